@@ -14,8 +14,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -28,14 +27,8 @@ from nbclient.exceptions import DeadKernelError
 
 from grader import probe as probe_code
 from grader.exceptions import EnvironmentFailure
-from grader.models import CellRecord
-from grader.models import Figure
-from grader.models import ProbeFacts
-from grader.models import RunInfo
-from grader.models import Submission
-from grader.sandbox import Limits
-from grader.sandbox import build_launch
-from grader.sandbox import resolve_level
+from grader.models import CellRecord, Figure, ProbeFacts, RunInfo, Submission
+from grader.sandbox import Limits, build_launch, resolve_level
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 TIMEOUT_ENAME = "CellTimeoutError"

@@ -212,6 +212,7 @@ class PrintedMetric(Model):
     cell: int
     line: str
     is_cv: bool = False
+    is_train: bool = False
 
 
 class ModelEval(Model):
@@ -228,7 +229,13 @@ class ModelEval(Model):
     recall: float | None = None
     f1: float | None = None
     ceiling_auc: float | None = Field(None, description="Bayes-optimal AUC on the same rows for the model's features")
+    n_pos: int = 0
+    n_neg: int = 0
     uses_action: bool | None = None
+    is_search: bool = False
+    refit_by: str | None = None
+    train_overlap: int | None = Field(None, description="held-out rows also seen at fit, when known")
+    fit_rows: int | None = None
     note: str = ""
 
 
@@ -237,6 +244,8 @@ class Finding(Model):
 
     id: str
     message: str
+    title: str = ""
+    penalty: float = Field(0.0, description="points taken off the total (once per finding id)")
     cell: int | None = None
     evidence: dict[str, Any] = {}
 
@@ -262,7 +271,6 @@ class Evidence(Model):
     printed_metrics: list[PrintedMetric] = []
     evals: list[ModelEval] = []
     outputs: dict[str, Any] = Field(default_factory=dict, description="facts parsed from cell outputs")
-    findings: list[Finding] = []
     mlops: list[MLOpsAnswer] = []
     extra: dict[str, Any] = {}
 
@@ -308,6 +316,7 @@ class Scorecard(Model):
     points: float
     max_points: float
     percent: float
+    penalties: float = 0.0
     status: Literal["graded", "partial", "bad_input", "error"]
     isolation: str
     isolation_missing: list[str] = []

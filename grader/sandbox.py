@@ -5,8 +5,13 @@ Levels (``--isolation``):
 - ``none``: the kernel runs as a plain child process (self-checks, any OS).
 - ``limits``: resource limits (address space, processes, file size, CPU time) set by a tiny
   launcher before it execs the kernel (POSIX only).
-- ``strict``: ``limits`` inside a ``bwrap`` sandbox (Linux).
-- ``auto``: the strongest level this machine supports.
+- ``strict``: ``limits`` plus a ``bwrap`` sandbox (Linux): no network, a private view of
+  the filesystem, an unprivileged user (see :mod:`grader.bwrap`).
+- ``auto``: the strongest level this machine supports; ``strict`` only when a quick
+  bwrap smoke test passes here.
+
+Each :class:`KernelLaunch` lists in ``missing`` the protections its level does not give,
+so a scorecard never claims more than the run had.
 """
 
 from __future__ import annotations
@@ -14,8 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.exceptions import EnvironmentFailure
@@ -25,6 +29,16 @@ GiB = 1024**3
 
 # Variables the kernel may inherit from the grader; everything else is dropped.
 ENV_ALLOW = ("PATH", "SYSTEMROOT", "COMSPEC", "WINDIR", "TMPDIR", "OPENBLAS_CORETYPE", "LD_LIBRARY_PATH")
+
+# The protections a level can give, named as scorecards show them.
+MEMORY = "memory limit"
+PROCESSES = "process limit"
+FILE_SIZE = "file size limit"
+CPU_TIME = "cpu time limit"
+NETWORK = "network isolation"
+FILESYSTEM = "filesystem isolation"
+USER = "unprivileged user"
+PROTECTIONS = (MEMORY, PROCESSES, FILE_SIZE, CPU_TIME, NETWORK, FILESYSTEM, USER)
 
 
 @dataclass(frozen=True)
@@ -61,13 +75,26 @@ def has_bwrap() -> bool:
     return sys.platform.startswith("linux") and shutil.which("bwrap") is not None
 
 
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def supported_level() -> tuple[str, str]:
-    """The strongest level this machine supports, with the reason."""
+    """The strongest level this machine supports, with the reason.
+
+    ``strict`` needs bwrap installed *and* a trivial sandboxed command to succeed (bwrap
+    fails in some containers); the smoke test runs once per process.
+    """
     if has_bwrap():
-        return "strict", "Linux with bwrap: no network, private filesystem view, resource limits"
-    if has_rlimits():
+        from grader.bwrap import smoke_test
+
+        ok, why = smoke_test()
+        if ok:
+            return "strict", why
+    else:
         why = "bwrap is not installed (Debian: apt-get install bubblewrap)" if sys.platform.startswith("linux") \
             else f"{sys.platform} has no bwrap"
+    if has_rlimits():
         return "limits", f"resource limits only; {why}"
     return "none", f"{sys.platform} has no POSIX resource limits; no isolation"
 
@@ -76,6 +103,8 @@ def resolve_level(requested: str) -> str:
     """Map ``auto`` to a real level; refuse ``strict`` where it cannot be had."""
     if requested not in LEVELS:
         raise EnvironmentFailure(f"unknown isolation level {requested!r}; choose from {', '.join(LEVELS)}")
+    if requested == "none":
+        return requested
     best, why = supported_level()
     if requested == "auto":
         return best
@@ -84,6 +113,38 @@ def resolve_level(requested: str) -> str:
     if requested == "limits" and not has_rlimits():
         raise EnvironmentFailure(f"--isolation limits is not available here: {why}")
     return requested
+
+
+def missing_for(level: str) -> list[str]:
+    """The protections ``level`` does not give on this machine."""
+    root = [USER] if _is_root() else []
+    if level == "none":
+        return [p for p in PROTECTIONS if p != USER] + root
+    if level == "limits":
+        # Root is exempt from RLIMIT_NPROC: there, a fork bomb is not stopped.
+        return ([PROCESSES] if _is_root() else []) + [NETWORK, FILESYSTEM] + root
+    if level == "strict":
+        return []
+    raise EnvironmentFailure(f"unknown isolation level {level!r}")
+
+
+def doctor() -> list[str]:
+    """Lines for ``grade doctor``: the level this machine supports, why, and what each level gives."""
+    best, why = supported_level()
+    lines = [f"isolation: {best} ({why})"]
+    if has_bwrap():
+        lines.append(f"bwrap: {shutil.which('bwrap')}")
+    if _is_root():
+        lines.append("running as root: strict runs the kernel as an unprivileged uid of its own; "
+                     "limits cannot cap processes (root is exempt from RLIMIT_NPROC)")
+    for level in ("strict", "limits", "none"):
+        usable = LEVELS.index(level) >= LEVELS.index(best)
+        lacks = missing_for(level)
+        gives = [p for p in PROTECTIONS if p not in lacks]
+        lines.append(f"  {level:<6} {'available' if usable else 'unavailable'}: "
+                     f"gives {', '.join(gives) or 'nothing'}"
+                     + (f"; lacks {', '.join(lacks)}" if lacks else ""))
+    return lines
 
 
 def kernel_env(workdir: Path, limits: Limits, mpl_cache: Path | None) -> dict[str, str]:
@@ -116,19 +177,46 @@ def ipykernel_argv(python: str = sys.executable) -> list[str]:
     return [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
+def _private_mpl_config(workdir: Path, mpl_cache: Path | None) -> Path:
+    # The shared font cache lives in the grader's home, which strict hides: copy its font
+    # list into the workdir so matplotlib's first import stays fast.
+    target = workdir / "home" / ".config" / "matplotlib"
+    target.mkdir(parents=True, exist_ok=True)
+    if mpl_cache is not None and mpl_cache.is_dir():
+        for src in mpl_cache.glob("fontlist-*.json"):
+            try:
+                shutil.copyfile(src, target / src.name)
+            except OSError:
+                pass
+    return target
+
+
 def build_launch(level: str, workdir: Path, limits: Limits, mpl_cache: Path | None = None) -> KernelLaunch:
     """The kernel command for ``level`` (already resolved, never ``auto``)."""
+    workdir = Path(os.path.abspath(workdir))
+    if level == "strict":
+        mpl_cache = _private_mpl_config(workdir, mpl_cache)
     env = kernel_env(workdir, limits, mpl_cache)
     base = ipykernel_argv()
     if level == "none":
-        return KernelLaunch(base, env, level, missing=["resource limits", "network isolation", "filesystem isolation"])
-    launcher = [sys.executable, "-m", "grader.launch",
+        return KernelLaunch(base, env, level, missing=missing_for(level))
+    # -I: the launcher imports only the installed grader, never a file in the workdir (its cwd).
+    launcher = [sys.executable, "-I", "-m", "grader.launch",
                 "--memory", str(limits.memory_bytes), "--procs", str(limits.processes),
-                "--fsize", str(limits.file_bytes), "--cpu", str(limits.cpu_seconds), "--"]
+                "--fsize", str(limits.file_bytes), "--cpu", str(limits.cpu_seconds)]
     if level == "limits":
-        return KernelLaunch(launcher + base, env, level, missing=["network isolation", "filesystem isolation"])
+        return KernelLaunch(launcher + ["--"] + base, env, level, missing=missing_for(level))
     if level == "strict":
-        from grader.bwrap import bwrap_argv
+        from grader.bwrap import bwrap_argv, is_root, sandbox_ids
 
-        return KernelLaunch(bwrap_argv(workdir, env) + launcher + base, env, level, interrupt_mode="message")
+        if is_root():
+            uid, gid = sandbox_ids()
+            launcher += ["--owner", f"{uid}:{gid}", "--workdir", str(workdir)]
+            box = bwrap_argv(workdir, env, uid=uid, gid=gid)
+        else:
+            box = bwrap_argv(workdir, env)
+        # The launcher runs outside bwrap and execs it: the grader package stays out of the sandbox.
+        # Message-mode interrupts: a SIGINT to bwrap's group would kill bwrap (DESIGN pitfall 1).
+        return KernelLaunch(launcher + ["--"] + box + base, env, level, interrupt_mode="message",
+                            missing=missing_for(level))
     raise EnvironmentFailure(f"unknown isolation level {level!r}")

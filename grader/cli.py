@@ -1,0 +1,206 @@
+"""The ``grade`` command. Thin: parse flags, call the pipeline, map failures to exit codes.
+
+    grade PATH [-o OUT] [--rubric FILE] ...      interviewer grade of one notebook
+    grade check PATH                             candidate self-check (public checks only)
+    grade doctor                                 what isolation this machine supports
+    grade rubric validate|show FILE              rubric tooling
+
+Exit codes: 0 graded, 1 --fail-under not met, 2 bad input or usage, 3 grading could not
+run (grader or environment failure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from grader import __version__
+from grader.exceptions import (
+    EXIT_BAD_INPUT,
+    EXIT_CANNOT_RUN,
+    EXIT_FAIL_UNDER,
+    EXIT_OK,
+    GraderFailure,
+    UsageError,
+)
+
+GIB = 1024**3
+
+
+def _memory(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": GIB, "t": 1024 * GIB}
+    t = text.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use 4G, 512M, ...)") from None
+
+
+def _add_exec_flags(p: argparse.ArgumentParser, isolation_default: str) -> None:
+    g = p.add_argument_group("execution")
+    g.add_argument("--timeout-cell", type=float, default=120.0, metavar="S", help="per-cell timeout (default 120)")
+    g.add_argument("--timeout-total", type=float, default=900.0, metavar="S", help="whole-run timeout (default 900)")
+    g.add_argument("--kernel", metavar="NAME", help="an installed Jupyter kernel instead of the grader's own")
+    g.add_argument("--isolation", choices=("auto", "strict", "limits", "none"), default=isolation_default,
+                   help=f"sandbox level (default {isolation_default})")
+    g.add_argument("--memory", type=_memory, default=4 * GIB, metavar="SIZE", help="address-space limit (default 4G)")
+    g.add_argument("--max-size", type=_memory, default=50 * 1024**2, metavar="SIZE",
+                   help="largest notebook accepted (default 50M)")
+    g.add_argument("--keep-workdir", action="store_true", help="keep the temporary working directory")
+    g.add_argument("--no-cache", action="store_true", help="execute even if cached evidence exists")
+
+
+def _add_score_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--out", type=Path, metavar="OUT", help="output folder (default grading/<notebook stem>)")
+    p.add_argument("--rubric", type=Path, metavar="FILE", help="rubric YAML (default: the shipped public rubric)")
+    p.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when the score is below PERCENT")
+    p.add_argument("--name", help="candidate name or id shown on the scorecard")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="grade", description="Grade Staff Data Scientist Python Test notebooks.")
+    p.add_argument("--version", action="version", version=f"grade {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    g = sub.add_parser("grade", help="interviewer grade of one notebook (the default command)")
+    g.add_argument("path", type=Path)
+    _add_score_flags(g)
+    g.add_argument("--hidden-rubric", type=Path, metavar="FILE",
+                   help="hidden rubric to add (default: $GRADER_HIDDEN_RUBRIC or the checkout's)")
+    g.add_argument("--self-check", action="store_true", help="same as 'grade check'")
+    _add_exec_flags(g, "auto")
+
+    c = sub.add_parser("check", help="candidate self-check: public checks only")
+    c.add_argument("path", type=Path)
+    _add_score_flags(c)
+    _add_exec_flags(c, "none")
+
+    sub.add_parser("doctor", help="print the isolation level this machine supports and why")
+
+    r = sub.add_parser("rubric", help="validate or show a rubric")
+    rs = r.add_subparsers(dest="rubric_command", metavar="ACTION", required=True)
+    rv = rs.add_parser("validate", help="check a rubric against the schema")
+    rv.add_argument("file", type=Path)
+    rw = rs.add_parser("show", help="table of tasks, checks and points")
+    rw.add_argument("file", type=Path, nargs="?")
+    return p
+
+
+COMMANDS = {"grade", "check", "doctor", "rubric", "batch", "rescore", "merge", "handout", "override", "comment",
+            "stats"}
+
+
+def _normalize(argv: list[str]) -> list[str]:
+    # `grade PATH` is `grade grade PATH`: the default command needs no name
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        return ["grade", *argv]
+    return argv
+
+
+def _exec_options(args: argparse.Namespace):
+    from grader.execute import ExecOptions
+    from grader.sandbox import Limits
+
+    if args.timeout_cell <= 0 or args.timeout_total <= 0:
+        raise UsageError("timeouts must be positive")
+    return ExecOptions(cell_timeout=args.timeout_cell, total_timeout=args.timeout_total, kernel=args.kernel,
+                       isolation=args.isolation, limits=Limits(memory_bytes=args.memory))
+
+
+def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
+    from grader import report
+    from grader.pipeline import GradeOptions, grade_notebook
+    from grader.rubric import load_rubric
+
+    rubric = load_rubric(args.rubric, hidden=False if candidate else getattr(args, "hidden_rubric", None))
+    out = args.out or Path("grading") / args.path.stem
+    views = ("candidate",) if candidate else ("interviewer", "candidate")
+    opts = GradeOptions(out=out, exec=_exec_options(args), views=views, use_cache=not args.no_cache,
+                        keep_workdir=args.keep_workdir, max_bytes=args.max_size, name=args.name)
+    result = grade_notebook(args.path, rubric, opts)
+    card = report.candidate_view(result.card) if candidate else result.card
+    report.print_summary(card, [str(f) for f in result.files])
+    if candidate:
+        print("Your final grade also includes checks you cannot see here.")
+    elif not rubric.hidden_included:
+        print("Hidden checks were not run: no hidden rubric found (--hidden-rubric or $GRADER_HIDDEN_RUBRIC).")
+    if args.fail_under is not None and card.percent < args.fail_under:
+        print(f"score {card.percent:.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
+        return EXIT_FAIL_UNDER
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from grader import sandbox
+
+    level, why = sandbox.supported_level()
+    print(f"isolation: {level}")
+    print(f"why: {why}")
+    return EXIT_OK
+
+
+def cmd_rubric(args: argparse.Namespace) -> int:
+    from grader.rubric import load_rubric, parse_rubric
+
+    if args.rubric_command == "validate":
+        r = parse_rubric(args.file)
+        print(f"{args.file}: valid ({r.name} {r.version}, {len(r.checks())} checks, {r.max_points():g} points)")
+        return EXIT_OK
+    r = load_rubric(args.file)
+    print(f"{r.name} {r.version}: {r.max_points():g} points")
+    for task in r.tasks:
+        print(f"Task {task.id}: {task.title} ({sum(c.points for c in task.checks):g} points)")
+        for c in task.checks:
+            print(f"  {c.points:>4g}  {c.id:<28} {c.visibility:<7} {c.title}")
+    for fid, f in r.findings.items():
+        print(f"finding {fid}: -{f.penalty:g}  {f.title}")
+    return EXIT_OK
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "grade": lambda a: cmd_grade(a, candidate=a.self_check),
+        "check": lambda a: cmd_grade(a, candidate=True),
+        "doctor": cmd_doctor,
+        "rubric": cmd_rubric,
+    }
+    return handlers[args.command](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _normalize(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on usage errors, 0 on --help
+        return int(e.code or 0)
+    try:
+        return dispatch(args)
+    except GraderFailure as e:
+        print(f"grade: {e.kind.replace('_', ' ')}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("grade: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a grader bug: one line, the class named, exit 3
+        if os.environ.get("GRADER_DEBUG"):
+            raise
+        print(f"grade: grader error: {type(e).__name__}: {e} (set GRADER_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

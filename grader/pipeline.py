@@ -1,0 +1,142 @@
+"""One submission through every stage: load -> execute -> probe -> score -> report.
+
+``grade_notebook`` is what the CLI and the batch workers call. Evidence is cached by
+the notebook's content hash plus grader/probe version and execution settings; a
+scorecard is always recomputed from evidence + rubric (cheap and pure).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import PROBE_VERSION, __version__
+from grader.exceptions import GraderFailure
+from grader.execute import ExecOptions
+from grader.fileio import write_atomic, write_json
+from grader.load import DEFAULT_MAX_BYTES, load
+from grader.models import Evidence, Scorecard
+from grader.rubric import Rubric
+from grader.score import score
+
+log = logging.getLogger("grader")
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """Settings for grading one notebook."""
+
+    out: Path
+    exec: ExecOptions = field(default_factory=ExecOptions)
+    views: tuple[str, ...] = ("interviewer", "candidate")
+    use_cache: bool = True
+    keep_workdir: bool = False
+    max_bytes: int = DEFAULT_MAX_BYTES
+    name: str | None = None
+
+
+@dataclass
+class GradeResult:
+    card: Scorecard
+    evidence: Evidence
+    out: Path
+    files: list[Path]
+    cached: bool
+
+
+def evidence_key(sha256: str, opts: ExecOptions) -> str:
+    """Cache key of the evidence: content hash + grader/probe version + execution settings."""
+    body = json.dumps({"sha256": sha256, "grader": __version__, "probe": PROBE_VERSION, "exec": opts.key()},
+                      sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:20]
+
+
+def cached_evidence(path: Path, key: str) -> Evidence | None:
+    try:
+        ev = Evidence.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return ev if ev.settings.get("key") == key else None
+
+
+def collect_evidence(path: Path, opts: GradeOptions) -> tuple[Evidence, bool]:
+    """Load and execute ``path`` (or reuse cached evidence); write evidence, executed notebook and log."""
+    from grader.evidence import build_evidence
+    from grader.execute import execute
+
+    sub, nb = load(path, opts.max_bytes, name=opts.name)
+    key = evidence_key(sub.sha256, opts.exec)
+    ev_path = opts.out / "evidence.json"
+    if opts.use_cache and (ev := cached_evidence(ev_path, key)) is not None:
+        if opts.name:
+            ev.submission.name = opts.name
+        return ev, True
+    workdir = Path(tempfile.mkdtemp(prefix="grade-"))
+    lines = [f"{time.strftime('%Y-%m-%dT%H:%M:%S')} grading {path} (sha256 {sub.sha256[:12]})"]
+    try:
+        result = execute(nb, sub, opts.exec, workdir)
+        settings = {"key": key, **opts.exec.key()}
+        ev = build_evidence(sub, result, settings)
+        lines += result.log
+        lines += [f"cell {r.index}: {r.status} {r.seconds:.2f}s" + (f" {r.ename}: {r.evalue}" if r.ename else "")
+                  for r in result.run.cells]
+        lines.append(f"run ended: {result.run.ended} {result.run.message}".rstrip())
+        lines += [f"probe note: {n}" for n in ev.probe.notes]
+        if ev.probe.error:
+            lines.append(f"probe error: {ev.probe.error}")
+        import nbformat
+
+        write_atomic(opts.out / "executed.ipynb", nbformat.writes(result.notebook))
+        write_atomic(ev_path, ev.model_dump_json(indent=1))
+        write_atomic(opts.out / "grade.log", "\n".join(lines) + "\n")
+    finally:
+        if opts.keep_workdir:
+            log.info("kept working directory %s", workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return ev, False
+
+
+def write_reports(card: Scorecard, ev: Evidence, opts: GradeOptions) -> list[Path]:
+    from grader import report
+
+    files: list[Path] = []
+    if "interviewer" in opts.views:
+        write_json(opts.out / "scorecard.json", report.scorecard_json(card))
+        write_atomic(opts.out / "scorecard.html", report.render_html(card, ev, "interviewer"))
+        write_atomic(opts.out / "junit.xml", report.junit_xml([card]))
+        files += [opts.out / n for n in ("scorecard.html", "scorecard.json", "junit.xml")]
+    if "candidate" in opts.views:
+        cand = report.candidate_view(card)
+        write_atomic(opts.out / "scorecard.candidate.html", report.render_html(cand, ev, "candidate"))
+        files.append(opts.out / "scorecard.candidate.html")
+        if "interviewer" not in opts.views:
+            write_json(opts.out / "scorecard.json", report.scorecard_json(cand))
+            files.append(opts.out / "scorecard.json")
+    return files
+
+
+def grade_notebook(path: Path, rubric: Rubric, opts: GradeOptions) -> GradeResult:
+    """Grade one notebook and write its outputs to ``opts.out``.
+
+    Raises
+    ------
+    BadInput
+        The file is not a gradable notebook (exit code 2).
+    EnvironmentFailure
+        The kernel or sandbox could not start (exit code 3).
+    """
+    opts.out.mkdir(parents=True, exist_ok=True)
+    ev, cached = collect_evidence(path, opts)
+    try:
+        card = score(ev, rubric)
+    except GraderFailure:
+        raise
+    files = write_reports(card, ev, opts)
+    return GradeResult(card=card, evidence=ev, out=opts.out, files=files, cached=cached)
