@@ -255,7 +255,7 @@ async def _execute(nb: nbformat.NotebookNode, sub: Submission, opts: ExecOptions
             _, err = await run_code(kc, probe_code.kernel_source("preamble"), opts.probe_timeout)
             if err:
                 log.append(f"preamble error: {err.get('ename')}: {err.get('evalue')}")
-            for pos, index in enumerate(code_cells):
+            for index in code_cells:
                 cell = nb.cells[index]
                 if not cell.source.strip():
                     records[index] = CellRecord(index=index, status="skipped")

@@ -222,7 +222,7 @@ def _grader_probe():
 
     def labels_for(x):
         xi = int_index(x)
-        for k, y in label_objs:
+        for _name, y in label_objs:
             if len(y) != len(x):
                 continue
             if isinstance(y, pd.Series) and xi is not None and int_index(y) != xi:
