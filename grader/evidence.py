@@ -157,7 +157,9 @@ def evaluate(est: EstimatorFacts, data: dataset.Sessions) -> ModelEval | None:
     if t.proba is not None and len(t.proba) == len(y) and two_classes:
         e["roc_auc"] = float(metrics.roc_auc_score(y, np.asarray(t.proba)))
     if verified and pos is not None:
-        e["ceiling_auc"] = dataset.ceiling_auc(pos, uses_action=est.uses_action is not False, data=data)
+        e["action_ceiling_auc"] = dataset.ceiling_auc(pos, uses_action=True, data=data)
+        e["ceiling_auc"] = e["action_ceiling_auc"] if est.uses_action is not False else \
+            dataset.ceiling_auc(pos, uses_action=False, data=data)
     overlap = None
     if est.fit_index is not None and t.index is not None:
         overlap = len(set(t.index) & set(est.fit_index))
@@ -178,7 +180,7 @@ def build_evidence(sub: Submission, result: ExecResult, settings: dict[str, Any]
     data = dataset.reference()
     evals = [ev for est in probe.estimators if (ev := evaluate(est, data)) is not None]
     for ev in evals:
-        for k in ("accuracy", "roc_auc", "precision", "recall", "f1", "ceiling_auc"):
+        for k in ("accuracy", "roc_auc", "precision", "recall", "f1", "ceiling_auc", "action_ceiling_auc"):
             v = getattr(ev, k)
             if v is not None and not math.isfinite(v):
                 setattr(ev, k, None)

@@ -250,7 +250,7 @@ async def _execute(nb: nbformat.NotebookNode, sub: Submission, opts: ExecOptions
     deadline = start + opts.total_timeout
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     try:
-        async with client.async_setup_kernel(env=env):
+        async with client.async_setup_kernel(env=env, cleanup_kc=True):
             kc = client.kc
             _, err = await run_code(kc, probe_code.kernel_source("preamble"), opts.probe_timeout)
             if err:

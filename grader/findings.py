@@ -20,7 +20,16 @@ METRICS = ("accuracy", "roc_auc", "precision", "recall", "f1")
 def _explained_values(ev: Evidence, metric: str) -> list[float]:
     """Every value an honest notebook could have printed for ``metric``."""
     values = [v for e in ev.evals if (v := getattr(e, metric)) is not None]
-    values += [e.ceiling_auc for e in ev.evals if metric == "roc_auc" and e.ceiling_auc is not None]
+    if metric == "roc_auc":  # the Bayes ceiling itself, which a thoughtful notebook may print
+        values += [v for e in ev.evals for v in (e.ceiling_auc, e.action_ceiling_auc) if v is not None]
+    for e in ev.evals:  # trivial baselines an honest notebook prints for context
+        n = e.n_pos + e.n_neg
+        if n and metric == "accuracy":
+            values.append(max(e.n_pos, e.n_neg) / n)
+        elif n and metric in ("precision", "f1"):
+            values.append(e.n_pos / n if metric == "precision" else 2 * e.n_pos / (n + e.n_pos))
+    if metric == "roc_auc":
+        values.append(0.5)
     for est in ev.probe.estimators:
         values += est.cv_scores
         if est.best_score is not None:

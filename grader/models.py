@@ -229,6 +229,7 @@ class ModelEval(Model):
     recall: float | None = None
     f1: float | None = None
     ceiling_auc: float | None = Field(None, description="Bayes-optimal AUC on the same rows for the model's features")
+    action_ceiling_auc: float | None = Field(None, description="Bayes-optimal AUC on the same rows with 'action'")
     n_pos: int = 0
     n_neg: int = 0
     uses_action: bool | None = None

@@ -52,8 +52,10 @@ class GradeResult:
 
 def evidence_key(sha256: str, opts: ExecOptions) -> str:
     """Cache key of the evidence: content hash + grader/probe version + execution settings."""
-    body = json.dumps({"sha256": sha256, "grader": __version__, "probe": PROBE_VERSION, "exec": opts.key()},
-                      sort_keys=True)
+    from grader.probe import source_digest
+
+    body = json.dumps({"sha256": sha256, "grader": __version__, "probe": PROBE_VERSION,
+                       "probe_source": source_digest(), "exec": opts.key()}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:20]
 
 

@@ -20,6 +20,14 @@ def kernel_source(name: str) -> str:
     return resources.files("grader").joinpath("kernel_src", f"{name}.py").read_text(encoding="utf-8")
 
 
+def source_digest() -> str:
+    """Hash of the code sent into the kernel: a changed probe never reuses old evidence."""
+    import hashlib
+
+    text = kernel_source("preamble") + kernel_source("probe")
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def parse_probe_output(stdout: str) -> ProbeFacts:
     """Pick the probe's JSON document out of its stdout (the last line that parses)."""
     for line in reversed(stdout.strip().splitlines()):

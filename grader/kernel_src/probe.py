@@ -195,17 +195,23 @@ def _grader_probe():
         nfeat = getattr(est, "n_features_in_", None)
         best, best_score = None, None
         for k, x in data_objs:
+            exact = 0
             if isinstance(x, pd.DataFrame):
                 cols = [str(c) for c in x.columns]
                 if names and cols != names:
-                    continue
+                    # predict(X_test[features]) or X_test.drop(...) leave no global: select the columns
+                    if not set(names) <= set(cols) or len(set(cols)) != len(cols):
+                        continue
+                    x = x[[c for c in x.columns if str(c) in set(names)]]
+                    x = x[[c for n in names for c in x.columns if str(c) == n]]
+                    k, exact = "%s[%d of %d columns]" % (k, len(names), len(cols)), -1
                 if not names and nfeat is not None and x.shape[1] != nfeat:
                     continue
             else:
                 if names or (nfeat is not None and x.shape[1] != nfeat):
                     continue
             xi = int_index(x)
-            score = 0
+            score = exact
             if fit_index is not None and xi is not None:
                 if not set(xi) & set(fit_index):
                     score += 4
@@ -213,7 +219,7 @@ def _grader_probe():
                     score -= 4
             elif fit_rows is not None and len(x) == fit_rows:
                 score -= 2
-            low = k.lower()
+            low = k.split("[")[0].lower()
             score += ("test" in low or "val" in low or "hold" in low) - 2 * ("train" in low)
             key = (score, -len(x))
             if best_score is None or key > best_score:
