@@ -66,7 +66,7 @@ def read_notebook(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> nbformat.No
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as e:  # nbformat raises many types for broken files
-        raise BadInput(f"{path}: not a readable notebook: {_one_line(e)}") from None
+        raise BadInput(f"{path}: fails nbformat validation: {_one_line(e)}") from None
     try:
         nbformat.validate(nb)
     except ValidationError as e:
