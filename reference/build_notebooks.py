@@ -1247,6 +1247,27 @@ def no_headings_cells() -> list[nbformat.NotebookNode]:
     return untagged(cells)
 
 
+# --- integrity examples: each trips one finding of the hidden rubric -------------------------
+
+def _t4_variant(old: str, new: str) -> nbformat.NotebookNode:
+    assert old in BASE_T4.source
+    return code(BASE_T4.source.replace(old, new))
+
+
+# prints a number no model produces
+FAKE_T4 = _t4_variant("print('AUC:', roc_auc_score(y_test, probs))", "print('AUC:', 0.9912)")
+# fits on every row, then "evaluates" on rows it has seen
+ALL_ROWS_T4 = _t4_variant("rf.fit(X_train, y_train)", "rf.fit(X, y)")
+# keeps the target among the features
+TARGET_T4 = _t4_variant("X = df_model.drop(columns=['session_id', 'user_id', 'timestamp', 'engagement'])",
+                        "X = df_model.drop(columns=['session_id', 'user_id', 'timestamp'])")
+# replaces the metric so that it reports what the candidate wants
+PATCHED_T4 = _t4_variant("print('AUC:', roc_auc_score(y_test, probs))",
+                         "import sklearn.metrics\n"
+                         "sklearn.metrics.roc_auc_score = lambda *args, **kwargs: 0.999\n"
+                         "print('AUC:', sklearn.metrics.roc_auc_score(y_test, probs))")
+
+
 def main() -> None:
     reference = build("ref", reference_cells())
     write(reference, REFERENCE_DIR / "solution.ipynb")
@@ -1257,6 +1278,10 @@ def main() -> None:
     write(build("nomlops", no_mlops_cells()), EXAMPLES_DIR / "no_mlops.ipynb")
     write(build("dropact", drops_action_cells()), EXAMPLES_DIR / "drops_action.ipynb")
     write(build("variant", no_headings_cells()), EXAMPLES_DIR / "no_headings.ipynb")
+    write(build("fake", baseline_cells(FAKE_T4)), EXAMPLES_DIR / "fake_metrics.ipynb")
+    write(build("allrows", baseline_cells(ALL_ROWS_T4)), EXAMPLES_DIR / "fit_on_all_rows.ipynb")
+    write(build("target", baseline_cells(TARGET_T4)), EXAMPLES_DIR / "target_leak.ipynb")
+    write(build("patched", baseline_cells(PATCHED_T4)), EXAMPLES_DIR / "patched_metrics.ipynb")
 
 
 if __name__ == "__main__":
