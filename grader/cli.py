@@ -18,14 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader import __version__
-from grader.exceptions import (
-    EXIT_BAD_INPUT,
-    EXIT_CANNOT_RUN,
-    EXIT_FAIL_UNDER,
-    EXIT_OK,
-    GraderFailure,
-    UsageError,
-)
+from grader.exceptions import EXIT_BAD_INPUT
+from grader.exceptions import EXIT_CANNOT_RUN
+from grader.exceptions import EXIT_FAIL_UNDER
+from grader.exceptions import EXIT_OK
+from grader.exceptions import GraderFailure
+from grader.exceptions import UsageError
 
 GIB = 1024**3
 
@@ -114,14 +112,18 @@ def _exec_options(args: argparse.Namespace):
 
 def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
     from grader import report
-    from grader.pipeline import GradeOptions, grade_notebook
+    from grader.pipeline import GradeOptions
+    from grader.pipeline import grade_notebook
     from grader.rubric import load_rubric
 
     rubric = load_rubric(args.rubric, hidden=False if candidate else getattr(args, "hidden_rubric", None))
     out = args.out or Path("grading") / args.path.stem
     views = ("candidate",) if candidate else ("interviewer", "candidate")
+    from grader.pipeline import needs_rerun
+
     opts = GradeOptions(out=out, exec=_exec_options(args), views=views, use_cache=not args.no_cache,
-                        keep_workdir=args.keep_workdir, max_bytes=args.max_size, name=args.name)
+                        keep_workdir=args.keep_workdir, max_bytes=args.max_size, name=args.name,
+                        hidden_rerun=not candidate and needs_rerun(rubric))
     result = grade_notebook(args.path, rubric, opts)
     card = report.candidate_view(result.card) if candidate else result.card
     report.print_summary(card, [str(f) for f in result.files])
@@ -145,7 +147,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_rubric(args: argparse.Namespace) -> int:
-    from grader.rubric import load_rubric, parse_rubric
+    from grader.rubric import load_rubric
+    from grader.rubric import parse_rubric
 
     if args.rubric_command == "validate":
         r = parse_rubric(args.file)

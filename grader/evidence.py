@@ -14,9 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from grader import PROBE_VERSION, __version__, dataset, mlops
+from grader import PROBE_VERSION
+from grader import __version__
+from grader import dataset
+from grader import mlops
 from grader.execute import ExecResult
-from grader.models import CellRecord, EstimatorFacts, Evidence, ModelEval, PrintedMetric, Submission
+from grader.models import CellRecord
+from grader.models import EstimatorFacts
+from grader.models import Evidence
+from grader.models import ModelEval
+from grader.models import PrintedMetric
+from grader.models import Submission
+from grader.models import VariantRun
 
 _LABELS: list[tuple[str, re.Pattern[str]]] = [
     ("roc_auc", re.compile(r"\b(?:roc[\s_-]*auc|auc[\s_-]*roc|auc|area under (?:the )?(?:roc )?curve)\b", re.I)),
@@ -122,7 +131,10 @@ def _rows_for(est: EstimatorFacts, data: dataset.Sessions) -> tuple[np.ndarray |
     if pos.min() < 0 or pos.max() >= len(data.engagement):
         return None, False, "row identifiers fall outside the data: unverifiable"
     if t.time_spent is not None and len(t.time_spent) == len(pos):
-        match = np.mean(np.abs(np.asarray(t.time_spent) - data.time_spent[pos]) < 0.051)
+        # compare identity only where the value is usable: imputed or clipped cells may differ
+        mine, theirs = data.time_spent[pos], np.asarray(t.time_spent, dtype=float)
+        usable = np.isfinite(mine) & (mine >= 10) & (mine <= 600) & np.isfinite(theirs)
+        match = float(np.mean(np.abs(theirs[usable] - mine[usable]) < 0.051)) if usable.any() else 0.0
         if match >= 0.99:
             return pos, True, ""
         return None, False, f"rows do not match the data by index ({match:.0%} agree): unverifiable"
@@ -169,7 +181,27 @@ def evaluate(est: EstimatorFacts, data: dataset.Sessions) -> ModelEval | None:
                      note=note, **e)
 
 
-def build_evidence(sub: Submission, result: ExecResult, settings: dict[str, Any]) -> Evidence:
+def _clean_evals(evals: list[ModelEval]) -> list[ModelEval]:
+    for ev in evals:
+        for k in ("accuracy", "roc_auc", "precision", "recall", "f1", "ceiling_auc", "action_ceiling_auc"):
+            v = getattr(ev, k)
+            if v is not None and not math.isfinite(v):
+                setattr(ev, k, None)
+    return evals
+
+
+def variant_evidence(main: ExecResult, variant: ExecResult, data: dataset.Sessions) -> VariantRun:
+    """What the notebook did on the variant data, against the variant's own ceiling."""
+    failed_main = {c.index for c in main.run.cells if c.status != "ok"}
+    failed = [c.index for c in variant.run.cells if c.status not in ("ok", "skipped") and c.index not in failed_main]
+    evals = [e for est in variant.probe.estimators if (e := evaluate(est, data)) is not None]
+    return VariantRun(ran=True, seconds=variant.run.seconds, ended=variant.run.ended, n_cells=len(variant.run.cells),
+                      failed_cells=failed, evals=_clean_evals(evals),
+                      reason="" if variant.probe.ok else (variant.probe.error or ""))
+
+
+def build_evidence(sub: Submission, result: ExecResult, settings: dict[str, Any],
+                   variant: VariantRun | None = None) -> Evidence:
     """Everything the scorer may look at, from one execution."""
     run = result.run
     probe = result.probe
@@ -178,12 +210,7 @@ def build_evidence(sub: Submission, result: ExecResult, settings: dict[str, Any]
         fig.cell = result.exec_counts.get(fig.count - 1) if fig.count is not None else None
     printed = [m for rec in run.cells for m in parse_printed_metrics(rec)]
     data = dataset.reference()
-    evals = [ev for est in probe.estimators if (ev := evaluate(est, data)) is not None]
-    for ev in evals:
-        for k in ("accuracy", "roc_auc", "precision", "recall", "f1", "ceiling_auc", "action_ceiling_auc"):
-            v = getattr(ev, k)
-            if v is not None and not math.isfinite(v):
-                setattr(ev, k, None)
+    evals = _clean_evals([ev for est in probe.estimators if (ev := evaluate(est, data)) is not None])
     return Evidence(grader_version=__version__, probe_version=PROBE_VERSION, settings=settings, submission=sub,
                     run=run, probe=probe, printed_metrics=printed, evals=evals, outputs=parse_outputs(run.cells),
-                    mlops=mlops.locate_answers(sub))
+                    mlops=mlops.locate_answers(sub), variant=variant)

@@ -259,6 +259,18 @@ class MLOpsAnswer(Model):
     sample_similarity: float = 0.0
 
 
+class VariantRun(Model):
+    """The hidden-data re-run: the notebook on a variant of the data (interviewer grades only)."""
+
+    ran: bool
+    reason: str = ""
+    seconds: float = 0.0
+    ended: str = ""
+    n_cells: int = 0
+    failed_cells: list[int] = Field(default_factory=list, description="cells that failed on the variant only")
+    evals: list[ModelEval] = []
+
+
 class Evidence(Model):
     """Everything the scorer may look at. Stored as ``evidence.json``."""
 
@@ -273,6 +285,7 @@ class Evidence(Model):
     evals: list[ModelEval] = []
     outputs: dict[str, Any] = Field(default_factory=dict, description="facts parsed from cell outputs")
     mlops: list[MLOpsAnswer] = []
+    variant: VariantRun | None = None
     extra: dict[str, Any] = {}
 
 

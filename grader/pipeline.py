@@ -13,15 +13,20 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
-from grader import PROBE_VERSION, __version__
+from grader import PROBE_VERSION
+from grader import __version__
 from grader.exceptions import GraderFailure
 from grader.execute import ExecOptions
-from grader.fileio import write_atomic, write_json
-from grader.load import DEFAULT_MAX_BYTES, load
-from grader.models import Evidence, Scorecard
+from grader.fileio import write_atomic
+from grader.fileio import write_json
+from grader.load import DEFAULT_MAX_BYTES
+from grader.load import load
+from grader.models import Evidence
+from grader.models import Scorecard
 from grader.rubric import Rubric
 from grader.score import score
 
@@ -39,6 +44,7 @@ class GradeOptions:
     keep_workdir: bool = False
     max_bytes: int = DEFAULT_MAX_BYTES
     name: str | None = None
+    hidden_rerun: bool = False
 
 
 @dataclass
@@ -50,12 +56,12 @@ class GradeResult:
     cached: bool
 
 
-def evidence_key(sha256: str, opts: ExecOptions) -> str:
+def evidence_key(sha256: str, opts: ExecOptions, hidden_rerun: bool = False) -> str:
     """Cache key of the evidence: content hash + grader/probe version + execution settings."""
     from grader.probe import source_digest
 
     body = json.dumps({"sha256": sha256, "grader": __version__, "probe": PROBE_VERSION,
-                       "probe_source": source_digest(), "exec": opts.key()}, sort_keys=True)
+                       "probe_source": source_digest(), "exec": opts.key(), "rerun": hidden_rerun}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:20]
 
 
@@ -73,18 +79,22 @@ def collect_evidence(path: Path, opts: GradeOptions) -> tuple[Evidence, bool]:
     from grader.execute import execute
 
     sub, nb = load(path, opts.max_bytes, name=opts.name)
-    key = evidence_key(sub.sha256, opts.exec)
+    key = evidence_key(sub.sha256, opts.exec, opts.hidden_rerun)
     ev_path = opts.out / "evidence.json"
     if opts.use_cache and (ev := cached_evidence(ev_path, key)) is not None:
         if opts.name:
             ev.submission.name = opts.name
         return ev, True
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
+    variant_dir = Path(tempfile.mkdtemp(prefix="grade-variant-")) if opts.hidden_rerun else None
     lines = [f"{time.strftime('%Y-%m-%dT%H:%M:%S')} grading {path} (sha256 {sub.sha256[:12]})"]
     try:
-        result = execute(nb, sub, opts.exec, workdir)
-        settings = {"key": key, **opts.exec.key()}
-        ev = build_evidence(sub, result, settings)
+        if variant_dir is not None:
+            result, variant = _run_with_variant(nb, sub, opts.exec, workdir, variant_dir)
+        else:
+            result, variant = execute(nb, sub, opts.exec, workdir), None
+        settings = {"key": key, "hidden_rerun": opts.hidden_rerun, **opts.exec.key()}
+        ev = build_evidence(sub, result, settings, variant)
         lines += result.log
         lines += [f"cell {r.index}: {r.status} {r.seconds:.2f}s" + (f" {r.ename}: {r.evalue}" if r.ename else "")
                   for r in result.run.cells]
@@ -98,11 +108,38 @@ def collect_evidence(path: Path, opts: GradeOptions) -> tuple[Evidence, bool]:
         write_atomic(ev_path, ev.model_dump_json(indent=1))
         write_atomic(opts.out / "grade.log", "\n".join(lines) + "\n")
     finally:
-        if opts.keep_workdir:
-            log.info("kept working directory %s", workdir)
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        for d in (workdir, variant_dir):
+            if d is None:
+                continue
+            if opts.keep_workdir:
+                log.info("kept working directory %s", d)
+            else:
+                shutil.rmtree(d, ignore_errors=True)
     return ev, False
+
+
+def _run_with_variant(nb, sub, exec_opts: ExecOptions, workdir: Path, variant_dir: Path):
+    """Execute the notebook and its hidden-data variant concurrently (two kernels, two threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from grader import variant as variant_mod
+    from grader.evidence import variant_evidence
+    from grader.execute import execute
+    from grader.models import VariantRun
+
+    if sub.data_cell is None:
+        return execute(nb, sub, exec_opts, workdir), VariantRun(ran=False, reason="no data-generation cell found")
+    variant_nb = variant_mod.prepare(nb, sub.data_cell, variant_dir)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        main_f = pool.submit(execute, nb, sub, exec_opts, workdir)
+        var_f = pool.submit(execute, variant_nb, sub, exec_opts, variant_dir)
+        main = main_f.result()
+        try:
+            var = var_f.result()
+        except GraderFailure as e:
+            return main, VariantRun(ran=False, reason=str(e))
+    data, _ = variant_mod.variant_sessions()
+    return main, variant_evidence(main, var, data)
 
 
 def write_reports(card: Scorecard, ev: Evidence, opts: GradeOptions) -> list[Path]:
@@ -122,6 +159,11 @@ def write_reports(card: Scorecard, ev: Evidence, opts: GradeOptions) -> list[Pat
             write_json(opts.out / "scorecard.json", report.scorecard_json(cand))
             files.append(opts.out / "scorecard.json")
     return files
+
+
+def needs_rerun(rubric: Rubric) -> bool:
+    """Whether the rubric has a check that reads the hidden-data re-run."""
+    return any(c.check == "hidden_data_rerun" for _, c in rubric.checks())
 
 
 def grade_notebook(path: Path, rubric: Rubric, opts: GradeOptions) -> GradeResult:

@@ -465,13 +465,16 @@ REF_T4 = [
     from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix,
                                  f1_score, precision_score, recall_score, roc_auc_score)
     from sklearn.pipeline import Pipeline
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 
     def build_pipeline(classifier, categorical=CATEGORICAL, numeric=NUMERIC):
         preprocess = ColumnTransformer(
             [("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
-             ("numeric", StandardScaler(), numeric)],
+             # the median imputer costs nothing here and keeps the pipeline safe on new data with gaps
+             ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric)],
             verbose_feature_names_out=False,
         )
         return Pipeline([("preprocess", preprocess), ("model", classifier)])

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.checks import CheckFn, Outcome, failed, passed, skipped
+from grader.checks import CheckFn
+from grader.checks import Outcome
+from grader.checks import failed
+from grader.checks import graded
+from grader.checks import passed
+from grader.checks import skipped
 from grader.checks.common import matches
 from grader.models import Evidence
 
@@ -36,7 +41,37 @@ def search_on_training_rows(ev: Evidence, params: dict[str, Any]) -> Outcome:
     return passed("the search was fitted on training rows only")
 
 
+def hidden_data_rerun(ev: Evidence, params: dict[str, Any]) -> Outcome:
+    """On a variant of the data (other seed, missing values, outliers, shuffled rows) the code
+    still runs end to end and its model stays near the variant's own ceiling."""
+    v = ev.variant
+    if v is None:
+        return skipped("the hidden-data re-run was not part of this grade")
+    if not v.ran:
+        return failed(f"the re-run could not start: {v.reason}")
+    tol = params.get("tolerance", 0.05)
+    verified = [e for e in v.evals if e.roc_auc is not None and e.ceiling_auc is not None]
+    best = max(verified, key=lambda e: e.roc_auc or 0.0, default=None)
+    runs = not v.failed_cells and v.ended == "complete"
+    facts = {"failed_cells": v.failed_cells, "ended": v.ended,
+             "auc": round(best.roc_auc, 4) if best and best.roc_auc is not None else None,
+             "ceiling": round(best.ceiling_auc, 4) if best and best.ceiling_auc is not None else None}
+    near = best is not None and (best.ceiling_auc or 0) - (best.roc_auc or 0) <= tol
+    if runs and near:
+        return passed(f"runs end to end on new data; AUC {facts['auc']} against a ceiling of {facts['ceiling']}",
+                      **facts)
+    if runs:
+        how = "no model could be verified on the new rows" if best is None else \
+            f"AUC {facts['auc']} against a ceiling of {facts['ceiling']}"
+        return graded(params.get("runs_only_fraction", 0.5), f"runs end to end on new data, but {how}", **facts)
+    where = ", ".join(str(c) for c in v.failed_cells[:5]) or "the end"
+    return graded(params.get("partial_fraction", 0.25) if best else 0.0,
+                  f"on new data the notebook fails (cells {where}; run {v.ended})",
+                  cell=v.failed_cells[0] if v.failed_cells else None, **facts)
+
+
 CHECKS: dict[str, CheckFn] = {
+    "hidden_data_rerun": hidden_data_rerun,
     "printed_metrics_honest": printed_metrics_honest,
     "search_on_training_rows": search_on_training_rows,
 }
