@@ -193,10 +193,11 @@ def _clean_evals(evals: list[ModelEval]) -> list[ModelEval]:
 def variant_evidence(main: ExecResult, variant: ExecResult, data: dataset.Sessions) -> VariantRun:
     """What the notebook did on the variant data, against the variant's own ceiling."""
     failed_main = {c.index for c in main.run.cells if c.status != "ok"}
-    failed = [c.index for c in variant.run.cells if c.status not in ("ok", "skipped") and c.index not in failed_main]
+    failed = [c.index for c in variant.run.cells if c.status not in ("ok", "skipped")]
     evals = [e for est in variant.probe.estimators if (e := evaluate(est, data)) is not None]
     return VariantRun(ran=True, seconds=variant.run.seconds, ended=variant.run.ended, n_cells=len(variant.run.cells),
-                      failed_cells=failed, evals=_clean_evals(evals),
+                      failed_cells=failed, new_failures=[i for i in failed if i not in failed_main],
+                      evals=_clean_evals(evals),
                       reason="" if variant.probe.ok else (variant.probe.error or ""))
 
 

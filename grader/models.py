@@ -267,7 +267,8 @@ class VariantRun(Model):
     seconds: float = 0.0
     ended: str = ""
     n_cells: int = 0
-    failed_cells: list[int] = Field(default_factory=list, description="cells that failed on the variant only")
+    failed_cells: list[int] = Field(default_factory=list, description="cells that failed on the variant")
+    new_failures: list[int] = Field(default_factory=list, description="of those, cells that ran fine on the real data")
     evals: list[ModelEval] = []
 
 

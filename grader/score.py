@@ -57,7 +57,7 @@ def score(ev: Evidence, rubric: Rubric) -> Scorecard:
             points = round(spec.points * out.fraction, 2) if out.status != "error" else 0.0
             results.append(CheckResult(
                 id=spec.id, task=task.id, title=spec.title, status=out.status, points=points,
-                max_points=spec.points, message=message_for(spec, out), hint=spec.hint if out.status != "pass" else "",
+                max_points=spec.points if out.applicable else 0.0, message=message_for(spec, out), hint=spec.hint if out.status != "pass" else "",
                 visibility=spec.visibility, evidence=_jsonable(out.facts), cell=out.cell))
         cells = set(seg.cells) if seg else set()
         tasks.append(TaskScore(task=task.id, title=task.title or (seg.title if seg else ""),

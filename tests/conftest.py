@@ -11,6 +11,7 @@ from grader.execute import ExecOptions
 from grader.pipeline import GradeOptions
 from grader.pipeline import GradeResult
 from grader.pipeline import grade_notebook
+from grader.pipeline import needs_rerun
 from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def graded(tmp_path_factory, rubric):
         if path not in results:
             out = out_root / f"{path.parent.name}-{path.stem}"
             opts = GradeOptions(out=out, exec=ExecOptions(isolation="auto", cell_timeout=120, total_timeout=600),
-                                use_cache=False)
+                                use_cache=False, hidden_rerun=needs_rerun(rubric))
             results[path] = grade_notebook(path, rubric, opts)
         return results[path]
 

@@ -27,6 +27,7 @@ class Outcome:
     detail: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
     cell: int | None = None
+    applicable: bool = True  # False: the check does not apply to this grade and leaves the maximum
 
 
 CheckFn = Callable[[Evidence, dict[str, Any]], Outcome]
@@ -47,8 +48,9 @@ def graded(fraction: float, detail: str = "", cell: int | None = None, **facts: 
     return Outcome(status, fraction, detail, facts, cell)
 
 
-def skipped(detail: str, **facts: Any) -> Outcome:
-    return Outcome("skipped", 0.0, detail, facts)
+def skipped(detail: str, applicable: bool = True, **facts: Any) -> Outcome:
+    """No points; with ``applicable=False`` the check's points also leave the maximum."""
+    return Outcome("skipped", 0.0, detail, facts, applicable=applicable)
 
 
 def _registry() -> dict[str, CheckFn]:

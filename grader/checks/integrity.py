@@ -46,14 +46,14 @@ def hidden_data_rerun(ev: Evidence, params: dict[str, Any]) -> Outcome:
     still runs end to end and its model stays near the variant's own ceiling."""
     v = ev.variant
     if v is None:
-        return skipped("the hidden-data re-run was not part of this grade")
+        return skipped("the hidden-data re-run was not part of this grade", applicable=False)
     if not v.ran:
         return failed(f"the re-run could not start: {v.reason}")
     tol = params.get("tolerance", 0.05)
     verified = [e for e in v.evals if e.roc_auc is not None and e.ceiling_auc is not None]
     best = max(verified, key=lambda e: e.roc_auc or 0.0, default=None)
     runs = not v.failed_cells and v.ended == "complete"
-    facts = {"failed_cells": v.failed_cells, "ended": v.ended,
+    facts = {"failed_cells": v.failed_cells, "new_failures": v.new_failures, "ended": v.ended,
              "auc": round(best.roc_auc, 4) if best and best.roc_auc is not None else None,
              "ceiling": round(best.ceiling_auc, 4) if best and best.ceiling_auc is not None else None}
     near = best is not None and (best.ceiling_auc or 0) - (best.roc_auc or 0) <= tol
@@ -65,8 +65,9 @@ def hidden_data_rerun(ev: Evidence, params: dict[str, Any]) -> Outcome:
             f"AUC {facts['auc']} against a ceiling of {facts['ceiling']}"
         return graded(params.get("runs_only_fraction", 0.5), f"runs end to end on new data, but {how}", **facts)
     where = ", ".join(str(c) for c in v.failed_cells[:5]) or "the end"
+    why = f"{len(v.new_failures)} of them only on the new data" if v.new_failures else "they fail on the real data too"
     return graded(params.get("partial_fraction", 0.25) if best else 0.0,
-                  f"on new data the notebook fails (cells {where}; run {v.ended})",
+                  f"on new data cells {where} fail ({why}; run {v.ended})",
                   cell=v.failed_cells[0] if v.failed_cells else None, **facts)
 
 
