@@ -53,14 +53,15 @@ _PROSE_WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019\-][A-Za-z0-9]+)*")
 _DOUBLE = re.compile(r"([bgmnprt])\1$")  # doubled consonant left by -ing/-ed ("logg")
 
 # Function words: their share tells prose from a bare list of names.
-STOPWORDS = frozenset("""
+_STOPWORD_TEXT = """
 a about above after again against all also an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have
 having he her here hers him his how i if in into is it its itself just me more most my no nor not
 now of off on once only or other our ours out over own same she should so some such than that the
 their them then there these they this those through to too under until up very was we were what
 when where which while who whom why will with would you your yours one it's i'd i'll we'd we'll
-""".split())
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def stem(token: str) -> str:
@@ -221,6 +222,23 @@ def _find(pattern: tuple[tuple[str, bool], ...], seq: Sequence[str]) -> list[int
     return hits
 
 
+def _match_groups(seq: Sequence[str], groups: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], set[int]]:
+    """Matched phrases per group, and the token positions they cover."""
+    out: dict[str, list[str]] = {}
+    covered: set[int] = set()
+    for name, phrases in groups.items():
+        found: list[str] = []
+        for phrase in phrases:
+            pattern = _compile_phrase(str(phrase))
+            starts = _find(pattern, seq)
+            if starts and phrase not in found:
+                found.append(phrase)
+            for i in starts:
+                covered.update(range(i, i + len(pattern)))
+        out[name] = found
+    return out, covered
+
+
 def coverage(text: str, groups: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
     """Which phrases of each concept group occur in ``text``.
 
@@ -247,15 +265,30 @@ def coverage(text: str, groups: Mapping[str, Iterable[str]]) -> dict[str, list[s
     >>> coverage("frameworks", {"x": ["ks", "work"]})
     {'x': []}
     """
+    return _match_groups(stems(text), groups)[0]
+
+
+def words_per_concept(text: str, groups: Mapping[str, Iterable[str]]) -> float:
+    """Words of ``text`` per word that is part of a matched concept phrase.
+
+    Prose that explains its tools has 3 to 15; a bare list of tool names about 1.
+
+    Parameters
+    ----------
+    text : str
+    groups : mapping of str to iterable of str
+
+    Returns
+    -------
+    float
+        ``inf`` when no concept phrase matches.
+
+    >>> words_per_concept("Docker, Kubernetes, FastAPI", {"g": ["docker", "kubernetes", "fastapi"]})
+    1.0
+    """
     seq = stems(text)
-    out: dict[str, list[str]] = {}
-    for name, phrases in groups.items():
-        found: list[str] = []
-        for phrase in phrases:
-            if phrase not in found and _find(_compile_phrase(str(phrase)), seq):
-                found.append(phrase)
-        out[name] = found
-    return out
+    _, covered = _match_groups(seq, groups)
+    return len(seq) / len(covered) if covered else math.inf
 
 
 # --- reasoning --------------------------------------------------------------------------------------------
@@ -263,8 +296,7 @@ def coverage(text: str, groups: Mapping[str, Iterable[str]]) -> dict[str, list[s
 # Generic English markers of a reason, a consequence, a condition or a trade-off. Concept
 # and dataset phrases are rubric content and are passed in by the caller instead.
 REASON_MARKERS: tuple[str, ...] = (
-    "because", "since", "so that", "so it", "so the", "so any", "so we", "so a", "so no", "so nothing",
-    "which means", "this means", "that means", "means that", "which is why", "that is why", "the reason",
+    "because", "since", "which means", "this means", "that means", "means that", "which is why", "that is why", "the reason",
     "trade off", "tradeoff", "instead of", "rather than", "at the cost of", "at the expense of",
     "at a higher", "at a lower", "the risk", "risk of", "risk is", "downside", "drawback", "otherwise",
     "in order to", "depend on", "unless", "whereas", "hence", "therefore", "thus", "as a result",
@@ -275,6 +307,8 @@ _COMPARISON = re.compile(
     r"\b(?:more|less|cheaper|simpler|faster|slower|easier|harder|safer|higher|lower|better|worse|smaller"
     r"|larger)\b(?:\s+[\w\-/]+){0,4}?\s+than\b"
 )
+# "so" as a consequence ("cheap, so scaling is about the service"), not "so far", "do so".
+_SO = re.compile(r"(?<!\bdo )(?<!\band )(?<!\bor )\bso\b(?!\s+(?:far|much|many|on|forth|called|long)\b)(?:\s+that\b)?")
 _CONDITIONAL = re.compile(r"\b(?:if|when)\b[^.;:!?]{3,150}?(?:,|\bthen\b)")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
 
@@ -318,11 +352,12 @@ def reasoning_signals(text: str, specific: Iterable[str] = ()) -> list[str]:
             if pos:
                 hits.append((pos[0], label))
         # Positions of regex hits are approximate (word offset of the match start).
-        for regex, label in ((_COMPARISON, "{} ... than"), (_CONDITIONAL, "if ... then")):
+        for regex, label in ((_COMPARISON, "{} ... than"), (_CONDITIONAL, "if ... then"), (_SO, "{}")):
             m = regex.search(sentence)
             if m:
-                first = tokens(m.group(0))[0]
-                hits.append((len(tokens(sentence[: m.start()])), label.format(first)))
+                found_words = tokens(m.group(0))
+                text_label = " ".join(found_words) if regex is _SO else label.format(found_words[0])
+                hits.append((len(tokens(sentence[: m.start()])), text_label))
         labels: list[str] = []
         for _, label in sorted(hits):
             if label not in labels:
@@ -463,9 +498,21 @@ _TOPIC_WORDS: dict[int, tuple[str, ...]] = {
     1: ("deploy", "deployment", "serving", "api", "containerization", "endpoint"),
     2: ("monitoring", "logging", "alerting", "drift", "observability"),
     3: ("ci", "cd", "cicd", "integration", "delivery", "release", "rollback", "testing"),
-    4: ("scaling", "scalability", "maintenance", "maintain", "retraining"),
+    4: ("scaling", "scalability", "maintenance", "maintain", "retraining", "replicas", "autoscaling",
+        "autoscaler"),
 }
 _TOPICS: dict[int, frozenset[str]] = {q: frozenset(stem(w) for w in ws) for q, ws in _TOPIC_WORDS.items()}
+# Broader words, only to place text that has no heading at all (never to read a heading).
+_CONTENT_WORDS: dict[int, tuple[str, ...]] = {
+    1: ("docker", "container", "kubernetes", "fastapi", "flask", "sagemaker", "joblib", "pickle", "onnx", "rest",
+        "grpc", "ship", "artifact", "vertex"),
+    2: ("latency", "psi", "prometheus", "grafana", "alert", "log", "cloudwatch", "elk", "calibration", "labels",
+        "pagerduty", "slack", "dashboard"),
+    3: ("git", "github", "jenkins", "mlflow", "tests", "registry", "canary", "shadow", "promoted", "champion",
+        "pipeline", "merge"),
+    4: ("spark", "replicas", "autoscaler", "balancer", "cache", "store", "weekly", "volume", "snapshot", "stateless"),
+}
+_CONTENT: dict[int, frozenset[str]] = {q: frozenset(stem(w) for w in ws) for q, ws in _CONTENT_WORDS.items()}
 _HEADING_LINE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _BOLD_LINE = re.compile(r"^(\*\*|__)(.+?)\1\s*([:.\-\u2013\u2014]?)\s*(.*)$")
 _NUMBERED_LINE = re.compile(
@@ -483,10 +530,12 @@ _RULE = re.compile(r"^\s*([-*_=]\s*){3,}$")
 _MD_NOISE = re.compile(r"[*_`>|~#]+")
 _PLACEHOLDER = re.compile(
     r"""^(?:
-        \(?\s*(?:your|my|the|an|candidate'?s?)?\s*(?:answer|response|text|solution)s?\b.{0,40}?
+        \(?\s*(?:your|my|candidate'?s?)?\s*(?:answer|response|text|solution)s?\b.{0,40}?
             \b(?:here|below|goes\ here|tbd|todo)\s*\)?
-      | (?:todo|tbd|tbc|fixme|xxx|wip|n/?a|none|placeholder)\b.{0,60}
-      | (?:write|add|insert|put|type|enter|fill\ in)\s+(?:in\s+)?(?:your|the|an|my)?\s*(?:answer|response|text).{0,60}
+      | (?:your|my|the)?\s*(?:answer|response)s?(?:\s+(?:to\s+)?(?:question|q)\s*\d)?
+      | (?:todo|tbd|tbc|fixme|xxx|wip|placeholder)\b.{0,60}
+      | n/?a | none | nothing\ yet | coming\ soon
+      | (?:write|add|insert|put|type|enter|fill\ in)\s+(?:in\s+)?your\s+(?:answer|response|text).{0,60}
       | lorem\ ipsum.*
       | [.\u2026\-?]+
     )$""",
@@ -498,6 +547,16 @@ def _topic(title: str) -> int | None:
     """The question a heading's words point at, or None."""
     seq = stems(title)
     scores = {q: sum(s in words for s in seq) for q, words in _TOPICS.items()}
+    best = max(scores.values())
+    if best == 0:
+        return None
+    return min(q for q, s in scores.items() if s == best)
+
+
+def _content_topic(text: str) -> int | None:
+    """The question a paragraph without a heading is about, or None."""
+    seq = stems(text)
+    scores = {q: sum(2 * (s in _TOPICS[q]) + (s in _CONTENT[q]) for s in seq) for q in _TOPICS}
     best = max(scores.values())
     if best == 0:
         return None
@@ -542,8 +601,11 @@ def _marker(line: str) -> _Marker | None:
         return None
     m = _HEADING_LINE.match(s)
     if m:
-        q, numbered = _title_question(m.group(2), strong=True)
-        return _Marker(q, len(m.group(1)), "", numbered)
+        title = m.group(2)
+        q, numbered = _title_question(title, strong=True)
+        # A whole answer written as a heading line: keep its words.
+        rest = _strip_number(title) if q and len(title.split()) > 10 else ""
+        return _Marker(q, len(m.group(1)), rest, numbered)
     m = _NUMBERED_LINE.match(s)
     if m:
         rest = m.group("rest").strip()
@@ -554,6 +616,9 @@ def _marker(line: str) -> _Marker | None:
             title, body = rest.split(":", 1)
         elif len(rest.split()) <= 6:
             title, body = rest, ""
+        elif m.group("q") and 1 <= int(m.group("n")) <= N_QUESTIONS:
+            # "Q1: I would ship ...": the prefix alone names the question.
+            return _Marker(int(m.group("n")), 7, rest, True)
         else:
             return None
         if len(title.split()) > 8:
@@ -578,6 +643,11 @@ def _marker(line: str) -> _Marker | None:
         rest = re.sub(r"^\s*[.):\-\u2013\u2014]?\s*", "", s[m.end():])
         return _Marker(int(m.group(1)), 7, rest, True)
     return None
+
+
+def _strip_number(title: str) -> str:
+    m = _Q_PREFIX.match(title) or _NUMBER_PREFIX.match(title)
+    return re.sub(r"^\s*[.):\-\u2013\u2014]?\s*", "", title[m.end():]) if m else title
 
 
 @dataclass
@@ -691,12 +761,22 @@ def _first_line(text: str) -> str:
     return next((ln for ln in text.splitlines() if ln.strip()), "")
 
 
-def _sections(cells: list[CellInfo]) -> tuple[list[_Section], list[_Line]]:
+def _only_questions(lines: list[_Line], prints: Fingerprints) -> bool:
+    """True for lines that are all question text (and not empty)."""
+    text = [x for x in lines if x.text.strip()]
+    return bool(text) and not any(_clean_line(x, prints).strip() for x in text)
+
+
+def _sections(cells: list[CellInfo], prints: Fingerprints) -> tuple[list[_Section], list[_Line]]:
     """Split the region's lines at answer headings; also return text before/between them."""
     sections: list[_Section] = []
     loose: list[_Line] = []
     current: _Section | None = None
     for cell in cells:
+        # The questions' own numbered list ends with its cell: unheaded answers in the next
+        # cells must not all land in question 4.
+        if current is not None and _only_questions(current.lines, prints):
+            current = None
         for line in _cell_lines(cell):
             mk = None if line.fenced else _marker(line.text)
             if mk is None:
@@ -754,14 +834,14 @@ def _assign_loose(blocks: list[list[_Line]], by_cell: bool) -> dict[int, list[_L
     current = None
     for b in blocks:
         text = " ".join(x.text for x in b)
-        if len(b) == 1 and len(tokens(text)) > 60:
+        if len(blocks) == 1 and len(tokens(text)) > 60:
             # One long paragraph with every answer in it: go sentence by sentence.
             for sentence in re.split(r"(?<=[.!?])\s+", text):
-                current = _topic(sentence) or current
+                current = _content_topic(sentence) or current
                 if current:
                     out.setdefault(current, []).append(_Line(b[0].cell, sentence))
             continue
-        current = _topic(text) or current
+        current = _content_topic(text) or current
         if current:
             out.setdefault(current, []).extend(b)
     return out
@@ -802,24 +882,27 @@ def locate_answers(sub: Submission, prints: Fingerprints | None = None) -> list[
         # With no heading to anchor on, a code cell counts only if its comments head an answer.
         cells = [c for c in cells if c.cell_type == "markdown" or any(
             (mk := _marker(ln.text)) is not None and mk.question is not None for ln in _cell_lines(c))]
-    sections, loose = _sections(cells)
+    sections, loose = _sections(cells, fp)
     found: dict[int, list[_Line]] = {}
     for sec in sections:
         assert sec.question is not None
         for block in _blocks(sec.lines, fp):
             found.setdefault(sec.question, []).extend(block + [_Line(block[0].cell, "")])
     loose_blocks = _blocks(loose, fp)
-    if not sections:
+    if not found:
+        # No heading with an answer under it (at most the questions' own numbered list).
+        # A leftover line such as "My answers to the four questions." is not an answer.
+        loose_blocks = [b for b in loose_blocks if count_words(_join(b)) >= 8 or _content_topic(_join(b))]
         if not anchored:
             # Unanchored text must at least look like ML Ops answers: two topics or more.
-            loose_blocks = [b for b in loose_blocks if _topic(_join(b))]
-            if len({_topic(_join(b)) for b in loose_blocks}) < 2:
+            loose_blocks = [b for b in loose_blocks if _content_topic(_join(b))]
+            if len({_content_topic(_join(b)) for b in loose_blocks}) < 2:
                 loose_blocks = []
         found = _assign_loose(loose_blocks, by_cell=True)
     else:
         # Text outside any heading fills a question that has no answer yet, if its topic says so.
         for block in loose_blocks:
-            q = _topic(_join(block))
+            q = _content_topic(_join(block))
             if q and q not in found and count_words(_join(block)) >= 20:
                 found[q] = block
     answers: list[MLOpsAnswer] = []
