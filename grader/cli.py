@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("grade: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `grade ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as e:  # a grader bug: one line, the class named, exit 3
         if os.environ.get("GRADER_DEBUG"):
             raise
