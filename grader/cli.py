@@ -3,6 +3,7 @@
     grade PATH [-o OUT] [--rubric FILE] ...      interviewer grade of one notebook
     grade check PATH                             candidate self-check (public checks only)
     grade doctor                                 what isolation this machine supports
+    grade handout REFERENCE -o HANDOUT           candidate handout from the reference
     grade rubric validate|show FILE              rubric tooling
 
 Exit codes: 0 graded, 1 --fail-under not met, 2 bad input or usage, 3 grading could not
@@ -79,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_exec_flags(c, "none")
 
     sub.add_parser("doctor", help="print the isolation level this machine supports and why")
+
+    h = sub.add_parser("handout", help="derive the candidate handout from the reference solution")
+    h.add_argument("source", type=Path, help="reference notebook (solution cells tagged 'solution')")
+    h.add_argument("-o", "--out", type=Path, required=True, metavar="FILE", help="handout notebook to write")
 
     r = sub.add_parser("rubric", help="validate or show a rubric")
     rs = r.add_subparsers(dest="rubric_command", metavar="ACTION", required=True)
@@ -165,12 +170,21 @@ def cmd_rubric(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_handout(args: argparse.Namespace) -> int:
+    from grader.handout import write_handout
+
+    nb = write_handout(args.source, args.out)
+    print(f"wrote {args.out} ({len(nb.cells)} cells)")
+    return EXIT_OK
+
+
 def dispatch(args: argparse.Namespace) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "grade": lambda a: cmd_grade(a, candidate=a.self_check),
         "check": lambda a: cmd_grade(a, candidate=True),
         "doctor": cmd_doctor,
         "rubric": cmd_rubric,
+        "handout": cmd_handout,
     }
     return handlers[args.command](args)
 
@@ -185,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 on --help
         return int(e.code or 0)
+    if os.environ.get("GRADER_RUNNING") and args.command in ("grade", "check"):
+        # called from a notebook that is itself being graded: never recurse
+        print("grade: skipped inside a grading kernel (GRADER_RUNNING is set)", file=sys.stderr)
+        return EXIT_OK
     try:
         return dispatch(args)
     except GraderFailure as e:

@@ -20,6 +20,8 @@ from nbformat.v4 import new_code_cell
 from nbformat.v4 import new_markdown_cell
 from nbformat.v4 import new_notebook
 
+from grader.handout import make_handout
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE_DIR = ROOT / "reference"
 EXAMPLES_DIR = ROOT / "submissions" / "examples"
@@ -756,13 +758,6 @@ def reference_cells() -> list[nbformat.NotebookNode]:
 # Empty handout
 # ---------------------------------------------------------------------------
 
-def handout_cells() -> list[nbformat.NotebookNode]:
-    cells = opening()
-    for task in range(1, 6):
-        cells += [heading(task), code("")]
-    cells.append(heading(6))
-    cells += [md(f"*Your answer to question {n} here.*") for n in range(1, 5)]
-    return cells
 
 
 # ---------------------------------------------------------------------------
@@ -1277,7 +1272,8 @@ def main() -> None:
     write(reference, EXAMPLES_DIR / "reference.ipynb")
     write(build("baseline", baseline_cells()), EXAMPLES_DIR / "baseline.ipynb")
     write(build("crash", baseline_cells(CRASH_T4)), EXAMPLES_DIR / "crash_task4.ipynb")
-    write(build("handout", handout_cells()), EXAMPLES_DIR / "empty_handout.ipynb")
+    # the handout is derived from the reference, exactly as `grade handout` does it
+    write(make_handout(reference), EXAMPLES_DIR / "empty_handout.ipynb")
     write(build("nomlops", no_mlops_cells()), EXAMPLES_DIR / "no_mlops.ipynb")
     write(build("dropact", drops_action_cells()), EXAMPLES_DIR / "drops_action.ipynb")
     write(build("variant", no_headings_cells()), EXAMPLES_DIR / "no_headings.ipynb")
