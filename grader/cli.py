@@ -81,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="print the isolation level this machine supports and why")
 
+    o = sub.add_parser("override", help="correct one check's points, with a reason (kept through rescores)")
+    o.add_argument("folder", type=Path, help="a submission's output folder (holds evidence.json)")
+    o.add_argument("check", help="check id, e.g. t4_auc")
+    o.add_argument("--points", type=float, required=True)
+    o.add_argument("--reason", required=True)
+    o.add_argument("--by", default=os.environ.get("USER", ""), help="who (default $USER)")
+    o.add_argument("--rubric", type=Path, metavar="FILE")
+
+    m = sub.add_parser("comment", help="add an interviewer comment (never shown to the candidate)")
+    m.add_argument("folder", type=Path)
+    m.add_argument("text")
+    m.add_argument("--task", type=int, help="attach to a task (default: the whole submission)")
+    m.add_argument("--by", default=os.environ.get("USER", ""))
+    m.add_argument("--rubric", type=Path, metavar="FILE")
+
     h = sub.add_parser("handout", help="derive the candidate handout from the reference solution")
     h.add_argument("source", type=Path, help="reference notebook (solution cells tagged 'solution')")
     h.add_argument("-o", "--out", type=Path, required=True, metavar="FILE", help="handout notebook to write")
@@ -178,6 +193,39 @@ def cmd_handout(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _correct(args: argparse.Namespace, record: Callable[..., object]) -> int:
+    from grader import report
+    from grader.pipeline import rescore_folder
+    from grader.rubric import load_rubric
+    from grader.score import score
+
+    rubric = load_rubric(args.rubric)
+    folder: Path = args.folder
+    from grader.models import Evidence
+
+    ev_path = folder / "evidence.json"
+    if not ev_path.exists():
+        raise UsageError(f"{folder}: no evidence.json here; give a submission's output folder")
+    automatic = score(Evidence.model_validate_json(ev_path.read_text(encoding="utf-8")), rubric)
+    record(folder, automatic)
+    card = rescore_folder(folder, rubric)
+    report.print_summary(card, [str(folder / "overrides.yaml")])
+    return EXIT_OK
+
+
+def cmd_override(args: argparse.Namespace) -> int:
+    from grader.overrides import add_override
+
+    return _correct(args, lambda folder, card: add_override(folder, card, args.check, args.points, args.reason,
+                                                            args.by))
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    from grader.overrides import add_comment
+
+    return _correct(args, lambda folder, card: add_comment(folder, args.text, args.task, args.by))
+
+
 def dispatch(args: argparse.Namespace) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "grade": lambda a: cmd_grade(a, candidate=a.self_check),
@@ -185,6 +233,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "doctor": cmd_doctor,
         "rubric": cmd_rubric,
         "handout": cmd_handout,
+        "override": cmd_override,
+        "comment": cmd_comment,
     }
     return handlers[args.command](args)
 

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from grader.checks.common import matches
-from grader.models import Evidence, Finding
+from grader.models import Evidence
+from grader.models import Finding
 
 FindingFn = Callable[[Evidence, dict[str, Any]], list[Finding]]
 METRICS = ("accuracy", "roc_auc", "precision", "recall", "f1")

@@ -15,7 +15,9 @@ import nbformat
 from nbformat.validator import ValidationError
 
 from grader.exceptions import BadInput
-from grader.models import CellInfo, Submission, TaskSegment
+from grader.models import CellInfo
+from grader.models import Submission
+from grader.models import TaskSegment
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 N_TASKS = 6

@@ -6,9 +6,12 @@ stage can be cached and re-run on its own (DESIGN decisions 1 and 5).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
 CellStatus = Literal["ok", "error", "timeout", "not-run", "skipped"]
 CheckStatus = Literal["pass", "partial", "fail", "error", "skipped"]
@@ -305,6 +308,7 @@ class CheckResult(Model):
     visibility: Literal["public", "hidden"] = "public"
     evidence: dict[str, Any] = {}
     cell: int | None = None
+    override: dict[str, Any] | None = Field(None, description="automatic value, new value, reason, who, when")
 
 
 class TaskScore(Model):
@@ -339,3 +343,7 @@ class Scorecard(Model):
     tasks: list[TaskScore]
     findings: list[Finding] = []
     notes: list[str] = []
+    orphaned_overrides: list[dict[str, Any]] = Field(default_factory=list,
+                                                     description="overrides whose check the rubric no longer has")
+    comments: list[dict[str, Any]] = Field(default_factory=list, description="interviewer comments (never shown "
+                                                                             "to candidates)")

@@ -144,6 +144,7 @@ def _run_with_variant(nb, sub, exec_opts: ExecOptions, workdir: Path, variant_di
 
 def write_reports(card: Scorecard, ev: Evidence, opts: GradeOptions) -> list[Path]:
     from grader import report
+    from grader.overrides import strip_for_candidate
 
     files: list[Path] = []
     if "interviewer" in opts.views:
@@ -152,7 +153,7 @@ def write_reports(card: Scorecard, ev: Evidence, opts: GradeOptions) -> list[Pat
         write_atomic(opts.out / "junit.xml", report.junit_xml([card]))
         files += [opts.out / n for n in ("scorecard.html", "scorecard.json", "junit.xml")]
     if "candidate" in opts.views:
-        cand = report.candidate_view(card)
+        cand = strip_for_candidate(report.candidate_view(card))
         write_atomic(opts.out / "scorecard.candidate.html", report.render_html(cand, ev, "candidate"))
         files.append(opts.out / "scorecard.candidate.html")
         if "interviewer" not in opts.views:
@@ -178,9 +179,29 @@ def grade_notebook(path: Path, rubric: Rubric, opts: GradeOptions) -> GradeResul
     """
     opts.out.mkdir(parents=True, exist_ok=True)
     ev, cached = collect_evidence(path, opts)
-    try:
-        card = score(ev, rubric)
-    except GraderFailure:
-        raise
+    card = finalize(score(ev, rubric), opts.out)
     files = write_reports(card, ev, opts)
     return GradeResult(card=card, evidence=ev, out=opts.out, files=files, cached=cached)
+
+
+def finalize(card: Scorecard, folder: Path) -> Scorecard:
+    """Apply the interviewers' overrides and comments kept beside the scorecard."""
+    from grader import overrides
+
+    return overrides.apply(card, overrides.load_corrections(folder))
+
+
+def rescore_folder(folder: Path, rubric: Rubric, views: tuple[str, ...] = ("interviewer", "candidate")) -> Scorecard:
+    """Re-score one output folder from its evidence.json, without executing anything."""
+    from grader.exceptions import BadInput
+
+    path = folder / "evidence.json"
+    try:
+        ev = Evidence.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise BadInput(f"{path}: no evidence to re-score (grade the notebook first)") from None
+    except ValueError as e:
+        raise BadInput(f"{path}: unreadable evidence: {str(e).splitlines()[0]}") from None
+    card = finalize(score(ev, rubric), folder)
+    write_reports(card, ev, GradeOptions(out=folder, views=views))
+    return card

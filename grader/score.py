@@ -9,10 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from grader import __version__
-from grader.checks import REGISTRY, Outcome
+from grader.checks import REGISTRY
+from grader.checks import Outcome
 from grader.findings import FINDINGS
-from grader.models import CheckResult, Evidence, Finding, Scorecard, TaskScore
-from grader.rubric import CheckSpec, Rubric
+from grader.models import CheckResult
+from grader.models import Evidence
+from grader.models import Finding
+from grader.models import Scorecard
+from grader.models import TaskScore
+from grader.rubric import CheckSpec
+from grader.rubric import Rubric
 
 
 def run_check(spec: CheckSpec, ev: Evidence) -> Outcome:

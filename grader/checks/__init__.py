@@ -8,10 +8,12 @@ no I/O and imports nothing heavy, so re-scoring a batch stays fast.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from grader.models import CheckStatus, Evidence
+from grader.models import CheckStatus
+from grader.models import Evidence
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,13 @@ def skipped(detail: str, applicable: bool = True, **facts: Any) -> Outcome:
 
 
 def _registry() -> dict[str, CheckFn]:
-    from grader.checks import data, eda, features, integrity, mlops, modeling, tuning
+    from grader.checks import data
+    from grader.checks import eda
+    from grader.checks import features
+    from grader.checks import integrity
+    from grader.checks import mlops
+    from grader.checks import modeling
+    from grader.checks import tuning
 
     merged: dict[str, CheckFn] = {}
     for module in (data, eda, features, modeling, tuning, mlops, integrity):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from grader.models import CellRecord, Evidence, FrameFacts, ModelEval
+from grader.models import CellRecord
+from grader.models import Evidence
+from grader.models import FrameFacts
+from grader.models import ModelEval
 
 
 def task_cells(ev: Evidence, task: int) -> set[int]:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.checks import CheckFn, Outcome, failed, graded, passed
-from grader.checks.common import candidate_frames, first, records
+from grader.checks import CheckFn
+from grader.checks import Outcome
+from grader.checks import failed
+from grader.checks import graded
+from grader.checks import passed
+from grader.checks.common import candidate_frames
+from grader.checks.common import first
+from grader.checks.common import records
 from grader.models import Evidence
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.checks import CheckFn, Outcome, failed, graded
-from grader.checks.common import first, task_cells
+from grader.checks import CheckFn
+from grader.checks import Outcome
+from grader.checks import failed
+from grader.checks import graded
+from grader.checks.common import first
+from grader.checks.common import task_cells
 from grader.models import Evidence
 
 

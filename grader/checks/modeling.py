@@ -5,8 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grader.checks import CheckFn, Outcome, failed, graded, passed, skipped
-from grader.checks.common import best_eval, first, hanley_mcneil_se, task_cells
+from grader.checks import CheckFn
+from grader.checks import Outcome
+from grader.checks import failed
+from grader.checks import graded
+from grader.checks import passed
+from grader.checks import skipped
+from grader.checks.common import best_eval
+from grader.checks.common import first
+from grader.checks.common import hanley_mcneil_se
+from grader.checks.common import task_cells
 from grader.models import Evidence
 
 METRICS = ("accuracy", "roc_auc", "precision", "recall", "f1")

@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grader.checks import CheckFn, Outcome, failed, graded, passed
-from grader.checks.common import all_text, matches, task_cells
+from grader.checks import CheckFn
+from grader.checks import Outcome
+from grader.checks import failed
+from grader.checks import graded
+from grader.checks import passed
+from grader.checks.common import all_text
+from grader.checks.common import matches
+from grader.checks.common import task_cells
 from grader.models import Evidence
 
 
