@@ -6,6 +6,7 @@ takes milliseconds per submission (DESIGN decision 5).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from grader import __version__
@@ -87,6 +88,7 @@ def score(ev: Evidence, rubric: Rubric) -> Scorecard:
         notes.append(ev.run.message)
     if not ev.probe.ok and ev.probe.error:
         notes.append(ev.probe.error)
+    notes += chance_notes(ev)
     return Scorecard(
         grader_version=__version__, rubric=rubric.name, rubric_version=rubric.version, rubric_hash=rubric.digest(),
         hidden_rubric=rubric.hidden_included, candidate=sub.name, submission=sub.path, sha256=sub.sha256,
@@ -94,6 +96,21 @@ def score(ev: Evidence, rubric: Rubric) -> Scorecard:
         penalties=penalties, status="graded" if ev.run.ended == "complete" else "partial",
         isolation=ev.run.isolation, isolation_missing=ev.run.isolation_missing, seconds=ev.run.seconds,
         tasks=tasks, findings=findings, notes=notes)
+
+
+# estimators whose fit draws random numbers (lbfgs logistic regression, for one, does not)
+_RANDOMIZED = re.compile(r"Forest|Tree|Boost|XGB|LGBM|CatBoost|Bagging|SGD|MLP|Perceptron|KMeans")
+
+
+def chance_notes(ev: Evidence) -> list[str]:
+    """Models whose fit draws random numbers with no seed of the candidate's: their checks could vary."""
+    unseeded = sorted({e.name for e in ev.probe.estimators
+                       if "None" in (e.params.get("random_state"), getattr(e, "final_random_state", None))
+                       and _RANDOMIZED.search(e.final_estimator or e.cls)})
+    if not unseeded:
+        return []
+    return [f"outcome could depend on chance: {', '.join(unseeded[:5])} ha{'s' if len(unseeded) == 1 else 've'} "
+            "random_state=None (the grader fixes numpy's seeds, so re-grades here agree; other runs may differ)"]
 
 
 def _jsonable(facts: dict[str, Any]) -> dict[str, Any]:

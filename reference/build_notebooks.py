@@ -1265,6 +1265,16 @@ PATCHED_T4 = _t4_variant("print('AUC:', roc_auc_score(y_test, probs))",
                          "sklearn.metrics.roc_auc_score = lambda *args, **kwargs: 0.999\n"
                          "print('AUC:', sklearn.metrics.roc_auc_score(y_test, probs))")
 
+# no seeds anywhere: the split, the forest and a bootstrap interval all draw fresh randomness
+UNSEEDED_T4 = code(BASE_T4.source
+                   .replace("test_size=0.2, random_state=42)", "test_size=0.2)")
+                   .replace("RandomForestClassifier(random_state=42)", "RandomForestClassifier()")
+                   + r"""
+rng = np.random.default_rng()
+boot = [roc_auc_score(y_test.iloc[i], probs[i]) for i in (rng.integers(0, len(y_test), len(y_test)) for _ in range(200))]
+print('AUC 95% interval:', np.percentile(boot, [2.5, 97.5]).round(3))
+""")
+
 
 def main() -> None:
     reference = build("ref", reference_cells())
@@ -1281,6 +1291,7 @@ def main() -> None:
     write(build("allrows", baseline_cells(ALL_ROWS_T4)), EXAMPLES_DIR / "fit_on_all_rows.ipynb")
     write(build("target", baseline_cells(TARGET_T4)), EXAMPLES_DIR / "target_leak.ipynb")
     write(build("patched", baseline_cells(PATCHED_T4)), EXAMPLES_DIR / "patched_metrics.ipynb")
+    write(build("unseeded", baseline_cells(UNSEEDED_T4)), EXAMPLES_DIR / "unseeded.ipynb")
 
 
 if __name__ == "__main__":

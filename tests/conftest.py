@@ -33,20 +33,29 @@ def public_rubric():
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory, rubric):
-    """``graded(path)`` grades a notebook once per session (interviewer view) and caches the result."""
-    results: dict[Path, GradeResult] = {}
+    """``graded(path, rerun=False)`` grades a notebook once per session (interviewer view), cached.
+
+    ``rerun=True`` adds the hidden-data re-run (a second kernel), as ``grade`` does for
+    interviewers; most tests leave it off to keep the suite fast.
+    """
+    results: dict[tuple[Path, bool], GradeResult] = {}
     out_root = tmp_path_factory.mktemp("graded")
 
-    def grade(path: Path) -> GradeResult:
-        path = Path(path)
-        if path not in results:
-            out = out_root / f"{path.parent.name}-{path.stem}"
-            opts = GradeOptions(out=out, exec=ExecOptions(isolation="auto", cell_timeout=120, total_timeout=600),
-                                use_cache=False, hidden_rerun=needs_rerun(rubric))
-            results[path] = grade_notebook(path, rubric, opts)
-        return results[path]
+    def grade(path: Path, rerun: bool = False) -> GradeResult:
+        key = (Path(path), rerun)
+        if key not in results:
+            out = out_root / f"{key[0].parent.name}-{key[0].stem}{'-rerun' if rerun else ''}"
+            results[key] = grade_fresh(key[0], out, rubric, rerun=rerun and needs_rerun(rubric))
+        return results[key]
 
     return grade
+
+
+def grade_fresh(path: Path, out: Path, rubric, rerun: bool = False) -> GradeResult:
+    """Grade ``path`` into ``out`` with no cache, as the tests' standard interviewer run."""
+    opts = GradeOptions(out=out, exec=ExecOptions(isolation="auto", cell_timeout=120, total_timeout=600),
+                        use_cache=False, hidden_rerun=rerun)
+    return grade_notebook(path, rubric, opts)
 
 
 def notebook(cells: list[tuple[str, str]], path: Path) -> Path:

@@ -117,6 +117,27 @@ def _grader_preamble():
     except Exception as e:
         state.errors.append("preamble fit hook: %r" % (e,))
 
+    # determinism: fix what can be fixed so two grades of one notebook agree
+    # (numpy's global RNG and ``random`` get a seed; an unseeded default_rng() a fixed sequence)
+    try:
+        import itertools
+        import random
+
+        import numpy as np
+
+        random.seed(0)
+        np.random.seed(0)
+        orig_default_rng = np.random.default_rng
+        fresh = itertools.count()
+
+        @functools.wraps(orig_default_rng)
+        def default_rng(seed=None):
+            return orig_default_rng(20261204 + next(fresh) if seed is None else seed)
+
+        np.random.default_rng = default_rng
+    except Exception as e:
+        state.errors.append("preamble seeds: %r" % (e,))
+
     # candidate calls of pandas methods that show a data check (counted only from user code)
     try:
         import pandas as pd

@@ -307,6 +307,8 @@ def _grader_probe():
                  "n_features_in": int(est.n_features_in_) if hasattr(est, "n_features_in_") else None,
                  "feature_names": names_of(est)[:300]}
             e["uses_action"] = uses_action(e["feature_names"])
+            if "random_state" in fin.get_params(deep=False):
+                e["final_random_state"] = short(fin.get_params(deep=False)["random_state"])
             if search:
                 e["best_params"] = {str(p): short(val) for p, val in est.best_params_.items()}
                 bs = getattr(est, "best_score_", None)
