@@ -85,6 +85,7 @@ def collect_evidence(path: Path, opts: GradeOptions) -> tuple[Evidence, bool]:
         if opts.name:
             ev.submission.name = opts.name
         return ev, True
+    _prewarm()
     workdir = Path(tempfile.mkdtemp(prefix="grade-"))
     variant_dir = Path(tempfile.mkdtemp(prefix="grade-variant-")) if opts.hidden_rerun else None
     lines = [f"{time.strftime('%Y-%m-%dT%H:%M:%S')} grading {path} (sha256 {sub.sha256[:12]})"]
@@ -140,6 +141,20 @@ def _run_with_variant(nb, sub, exec_opts: ExecOptions, workdir: Path, variant_di
             return main, VariantRun(ran=False, reason=str(e))
     data, _ = variant_mod.variant_sessions()
     return main, variant_evidence(main, var, data)
+
+
+def _prewarm() -> None:
+    """Import what evidence building needs in a thread while the kernel runs (hides ~1 s of imports)."""
+    import threading
+
+    def work() -> None:
+        import sklearn.metrics  # noqa: F401
+
+        from grader import dataset
+
+        dataset.reference()
+
+    threading.Thread(target=work, name="grader-prewarm", daemon=True).start()
 
 
 def write_reports(card: Scorecard, ev: Evidence, opts: GradeOptions) -> list[Path]:
