@@ -38,6 +38,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from grader.exceptions import EnvironmentFailure
+
 # First uid/gid handed to sandboxed kernels when the grader runs as root; far above the
 # ranges distributions give to people and services, so no file on the host belongs to it.
 UID_BASE = 640_000
@@ -104,6 +106,14 @@ def _parents(path: str, made: set[str]) -> list[str]:
     return out
 
 
+def _refuse_home(root: Path) -> None:
+    # A Python "prefix" that is the grader's home (or holds it) would show the whole home.
+    home = Path(os.path.expanduser("~")).resolve()
+    if root == home or root in home.parents:
+        raise EnvironmentFailure(f"strict isolation would expose {home}: the kernel's Python lives in {root}; "
+                                 "install it in its own folder")
+
+
 def setpriv_path() -> str | None:
     return shutil.which("setpriv", path="/usr/bin:/bin:/usr/sbin:/sbin")
 
@@ -148,6 +158,7 @@ def bwrap_argv(workdir: Path, env: dict[str, str], *, uid: int | None = None, gi
              # /tmp before the binds below, so a venv or workdir under /tmp stays visible (DESIGN pitfall 2).
              "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     for root in python_roots():
+        _refuse_home(root)
         argv += _parents(str(root), made) + ["--ro-bind", str(root), str(root)]
     argv += _parents(str(workdir), made)
     argv += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir),
@@ -189,8 +200,11 @@ def smoke_test() -> tuple[bool, str]:
     with tempfile.TemporaryDirectory(prefix="grader-bwrap-smoke-") as tmp:
         work = Path(tmp)
         uid, gid = sandbox_ids()
-        argv = bwrap_argv(work, {}, uid=uid, gid=gid)
         code = "import os, socket; open('ok', 'w').write(str(os.getuid()))"
+        try:
+            argv = bwrap_argv(work, {}, uid=uid, gid=gid)
+        except EnvironmentFailure as e:
+            return False, str(e)
         if is_root():
             give_workdir(work, uid, gid)
         try:

@@ -20,6 +20,7 @@ from queue import Empty
 from typing import Any
 
 import nbformat
+import zmq
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -28,7 +29,11 @@ from nbclient.exceptions import DeadKernelError
 from grader import probe as probe_code
 from grader.exceptions import EnvironmentFailure
 from grader.models import CellRecord, Figure, ProbeFacts, RunInfo, Submission
-from grader.sandbox import Limits, build_launch, resolve_level
+from grader.sandbox import MAX_MESSAGE_BYTES
+from grader.sandbox import Limits
+from grader.sandbox import build_launch
+from grader.sandbox import capped_client_class
+from grader.sandbox import resolve_level
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 TIMEOUT_ENAME = "CellTimeoutError"
@@ -174,6 +179,8 @@ def _kernel_manager(workdir: Path, opts: ExecOptions, level: str) -> tuple[Async
     if transport == "ipc":
         kwargs["ip"] = str(kdir / "ipc")
     km = AsyncKernelManager(**kwargs)
+    km.client_factory = capped_client_class()
+    km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     km.connection_file = str(kdir / "connection.json")
     return km, launch.env, launch.missing
 

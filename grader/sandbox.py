@@ -16,10 +16,13 @@ so a scorecard never claims more than the run had.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from grader.exceptions import EnvironmentFailure
@@ -182,12 +185,17 @@ def _private_mpl_config(workdir: Path, mpl_cache: Path | None) -> Path:
     # list into the workdir so matplotlib's first import stays fast.
     target = workdir / "home" / ".config" / "matplotlib"
     target.mkdir(parents=True, exist_ok=True)
+    if mpl_cache is not None and mpl_cache.is_dir() and not any(mpl_cache.glob("fontlist-*.json")):
+        # Build the shared cache once with the grader's own matplotlib, outside the sandbox;
+        # never copied back from a kernel, so one candidate cannot poison it for the next.
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([sys.executable, "-I", "-c", "import matplotlib.font_manager"], timeout=120,
+                           env={"MPLCONFIGDIR": str(mpl_cache), "PATH": os.environ.get("PATH", "")},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if mpl_cache is not None and mpl_cache.is_dir():
         for src in mpl_cache.glob("fontlist-*.json"):
-            try:
+            with contextlib.suppress(OSError):
                 shutil.copyfile(src, target / src.name)
-            except OSError:
-                pass
     return target
 
 
@@ -207,7 +215,9 @@ def build_launch(level: str, workdir: Path, limits: Limits, mpl_cache: Path | No
     if level == "limits":
         return KernelLaunch(launcher + ["--"] + base, env, level, missing=missing_for(level))
     if level == "strict":
-        from grader.bwrap import bwrap_argv, is_root, sandbox_ids
+        from grader.bwrap import bwrap_argv
+        from grader.bwrap import is_root
+        from grader.bwrap import sandbox_ids
 
         if is_root():
             uid, gid = sandbox_ids()
@@ -220,3 +230,72 @@ def build_launch(level: str, workdir: Path, limits: Limits, mpl_cache: Path | No
         return KernelLaunch(launcher + ["--"] + box + base, env, level, interrupt_mode="message",
                             missing=missing_for(level))
     raise EnvironmentFailure(f"unknown isolation level {level!r}")
+
+
+# A kernel holds the session key, so it can send any message; the grader must not read an
+# unbounded one into memory. Over this size zmq drops the message before Python sees a
+# byte, and closes that connection for good (libzmq does not reconnect after a protocol
+# error). It is above the largest output kept (images are capped at a few MB, streams at
+# 1 MB per cell).
+MAX_MESSAGE_BYTES = 32 * 1024**2
+OUTPUT_LOST = (f"the kernel's output channel closed: a message over {MAX_MESSAGE_BYTES // 1024**2} MiB "
+               "was refused, or the kernel died")
+
+
+def capped_client_class() -> type:
+    """An ``AsyncKernelClient`` that refuses messages over :data:`MAX_MESSAGE_BYTES`.
+
+    Its iopub channel watches its own connection: once it is gone (an oversized message,
+    or the kernel died) ``get_msg`` raises ``DeadKernelError`` instead of waiting for
+    output that can no longer arrive, so the run ends like a dead kernel rather than
+    marking later cells "ok" with their output silently lost.
+    """
+    from queue import Empty
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from jupyter_client.channels import AsyncZMQSocketChannel
+    from nbclient.exceptions import DeadKernelError
+    from traitlets import Type
+    from traitlets import default
+    from zmq.utils.monitor import parse_monitor_message
+
+    class WatchedChannel(AsyncZMQSocketChannel):
+        def __init__(self, socket: zmq.asyncio.Socket, session: object, loop: object = None) -> None:
+            super().__init__(socket, session, loop)
+            self.monitor = socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self.lost = False
+
+        async def get_msg(self, timeout: float | None = None) -> dict:
+            if self.lost:
+                raise DeadKernelError(OUTPUT_LOST)
+            poller = zmq.asyncio.Poller()
+            poller.register(self.socket, zmq.POLLIN)
+            poller.register(self.monitor, zmq.POLLIN)
+            ready = dict(await poller.poll(None if timeout is None else int(timeout * 1000)))
+            if self.socket in ready:  # what arrived before the connection went is still delivered
+                return await self._recv()
+            if self.monitor in ready:
+                event = parse_monitor_message(await self.monitor.recv_multipart())
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    self.lost = True
+                    raise DeadKernelError(OUTPUT_LOST)
+            raise Empty
+
+        def close(self) -> None:
+            if self.socket is not None and not self.socket.closed:
+                self.socket.disable_monitor()
+            self.monitor.close(linger=0)
+            super().close()
+
+    class CappedKernelClient(AsyncKernelClient):
+        iopub_channel_class = Type(WatchedChannel)
+
+        @default("context")
+        def _context_default(self) -> zmq.asyncio.Context:
+            ctx = super()._context_default()
+            ctx.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # every socket made from it after this
+            return ctx
+
+    return CappedKernelClient
