@@ -14,7 +14,8 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -28,7 +29,11 @@ from nbclient.exceptions import DeadKernelError
 
 from grader import probe as probe_code
 from grader.exceptions import EnvironmentFailure
-from grader.models import CellRecord, Figure, ProbeFacts, RunInfo, Submission
+from grader.models import CellRecord
+from grader.models import Figure
+from grader.models import ProbeFacts
+from grader.models import RunInfo
+from grader.models import Submission
 from grader.sandbox import MAX_MESSAGE_BYTES
 from grader.sandbox import Limits
 from grader.sandbox import build_launch
