@@ -233,7 +233,9 @@ def _record(index: int, cell: nbformat.NotebookNode, reply: dict[str, Any] | Non
             evalue = content.get("evalue")
         else:
             status = "error"
-            failure = "memory_limit" if ename == "MemoryError" else "candidate_error"
+            # a package the kernel lacks is the environment's fault, not the candidate's
+            failure = "memory_limit" if ename == "MemoryError" else \
+                "environment_error" if ename in ("ModuleNotFoundError", "ImportError") else "candidate_error"
     elif content.get("status") == "aborted":
         status = "not-run"
     return CellRecord(index=index, status=status, seconds=round(seconds, 3), failure=failure, ename=ename,

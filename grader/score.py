@@ -89,6 +89,9 @@ def score(ev: Evidence, rubric: Rubric) -> Scorecard:
     if not ev.probe.ok and ev.probe.error:
         notes.append(ev.probe.error)
     notes += chance_notes(ev)
+    notes += [f"cell {r.index}: {r.ename}: {r.evalue} is an environment error (a package the grading kernel "
+              "lacks), not the candidate's fault; review the affected checks by hand"
+              for r in ev.run.cells if r.failure == "environment_error"]
     return Scorecard(
         grader_version=__version__, rubric=rubric.name, rubric_version=rubric.version, rubric_hash=rubric.digest(),
         hidden_rubric=rubric.hidden_included, candidate=sub.name, submission=sub.path, sha256=sub.sha256,

@@ -62,3 +62,8 @@ def test_dead_kernel_keeps_earlier_records(tmp_path):
     assert a.status == "ok" and a.text == "before\n"
     assert b.failure == "dead_kernel" and c.status == "not-run"
     assert r.run.ended == "dead_kernel" and not r.probe.ok
+
+
+def test_missing_package_is_an_environment_error(tmp_path):
+    r = _run(tmp_path, [("code", "import a_package_nobody_installed"), ("code", "print(1)")])
+    assert r.run.cells[0].failure == "environment_error" and r.run.cells[1].status == "ok"
