@@ -19,17 +19,24 @@ View = Literal["interviewer", "candidate"]
 
 
 def candidate_view(card: Scorecard) -> Scorecard:
-    """The scorecard with hidden checks, findings and penalties removed, totals recomputed."""
+    """The scorecard with hidden checks, findings, penalties and interviewer notes removed, totals recomputed."""
     tasks = []
     for t in card.tasks:
-        checks = [c for c in t.checks if c.visibility == "public"]
+        # Override reasons are interviewer notes: the candidate sees the points only.
+        checks = [c.model_copy(update={"override": None}) for c in t.checks if c.visibility == "public"]
         tasks.append(t.model_copy(update={"checks": checks, "points": round(sum(c.points for c in checks), 2),
                                           "max_points": sum(c.max_points for c in checks)}))
     points = round(sum(t.points for t in tasks), 2)
     max_points = sum(t.max_points for t in tasks)
-    return card.model_copy(update={
+    update: dict[str, Any] = {
         "tasks": tasks, "findings": [], "penalties": 0.0, "points": points, "max_points": max_points,
-        "percent": round(100 * points / max_points, 1) if max_points else 0.0, "hidden_rubric": False})
+        "percent": round(100 * points / max_points, 1) if max_points else 0.0, "hidden_rubric": False,
+        "comments": [], "orphaned_overrides": []}
+    if card.hidden_rubric:
+        # A merged rubric is versioned "public+hidden" and hashed with the hidden checks in:
+        # the candidate sees the public version only, and no hash that changes with them.
+        update.update(rubric_version=card.rubric_version.split("+", 1)[0], rubric_hash="")
+    return card.model_copy(update=update)
 
 
 def scorecard_json(card: Scorecard) -> dict[str, Any]:
