@@ -221,7 +221,9 @@ def _record(index: int, cell: nbformat.NotebookNode, reply: dict[str, Any] | Non
                 text.append(str(data["text/plain"]) + "\n")
         elif kind == "error":
             ename, evalue = out.get("ename"), out.get("evalue")
-            tb = strip_ansi("\n".join(out.get("traceback", [])))
+            # the preamble's fit wrapper is the grader's frame, not the candidate's: leave it out
+            tb = strip_ansi("\n".join(f for f in out.get("traceback", []) if "_grader_preamble" not in f
+                                       and "_grader_orig" not in f))
     content = (reply or {}).get("content", {})
     status = "ok"
     failure = None

@@ -69,12 +69,15 @@ def _grader_preamble():
         def fit(self, X, *args, **kwargs):
             depth = getattr(state.local, "depth", 0)
             state.local.depth = depth + 1
+            ok = False
             try:
-                return orig(self, X, *args, **kwargs)
+                result = orig(self, X, *args, **kwargs)
+                ok = True
+                return result
             finally:
                 state.local.depth = depth
                 if depth == 0:
-                    _record_fit(self, X)
+                    _record_fit(self, X, ok)
 
         fit._grader_orig = orig
         try:
@@ -82,7 +85,10 @@ def _grader_preamble():
         except (TypeError, AttributeError):
             pass
 
-    def _record_fit(est, X):
+    def _record_fit(est, X, ok=True):
+        if not ok:  # a fit that raised leaves no fitted model, whatever attributes it set
+            state.fits[id(est)] = {"failed": True}
+            return
         try:
             n = int(X.shape[0]) if hasattr(X, "shape") else len(X)
             index = None

@@ -293,7 +293,7 @@ def _grader_probe():
                 estimators.append((k + ".best_estimator_", best))
     for k, est in estimators[:30]:
         try:
-            if check_fitted is None or not fitted(est):
+            if check_fitted is None or not fitted(est) or fits.get(id(est), {}).get("failed"):
                 continue
             fin = final_of(est)
             search = hasattr(est, "best_params_")
@@ -324,7 +324,7 @@ def _grader_probe():
             if rec is None and id(est) in refit_by:
                 rec = fits.get(id(refit_by[id(est)]))
                 e["refit_by"] = next((n for n, v in estimators if v is refit_by[id(est)]), None)
-            if rec is not None:
+            if rec is not None and not rec.get("failed"):
                 e["fit_rows"] = rec["n_rows"]
                 e["fit_index"] = rec["index"]
             if e["is_classifier"]:
