@@ -11,9 +11,11 @@ import json
 import sys
 import xml.etree.ElementTree as ET
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from grader.models import Evidence, Scorecard
+from grader.models import Evidence
+from grader.models import Scorecard
 
 View = Literal["interviewer", "candidate"]
 
