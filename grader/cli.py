@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("file", type=Path)
     rw = rs.add_parser("show", help="table of tasks, checks and points")
     rw.add_argument("file", type=Path, nargs="?")
+    _add_batch_parsers(sub)
     return p
 
 
@@ -226,6 +227,116 @@ def cmd_comment(args: argparse.Namespace) -> int:
     return _correct(args, lambda folder, card: add_comment(folder, args.text, args.task, args.by))
 
 
+# --- grade batch / rescore / merge (many notebooks; see grader.batch) -----------------------------------------
+
+
+def _add_batch_parsers(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser("batch", help="grade many notebooks, each in its own worker process and kernel")
+    b.add_argument("inputs", nargs="+", metavar="DIR_OR_GLOB",
+                   help="folders (searched recursively for *.ipynb), glob patterns or notebook files")
+    b.add_argument("-o", "--out", type=Path, default=Path("grading") / "batch", metavar="OUT",
+                   help="batch folder (default grading/batch)")
+    b.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="submissions graded at once (default 1); each kernel gets cores//N threads")
+    b.add_argument("--rubric", type=Path, metavar="FILE", help="rubric YAML (default: the shipped public rubric)")
+    b.add_argument("--hidden-rubric", type=Path, metavar="FILE",
+                   help="hidden rubric to add (default: $GRADER_HIDDEN_RUBRIC or the checkout's)")
+    _add_gate_flags(b)
+    b.add_argument("--gradescope", action="store_true", help="also write a Gradescope results.json per submission")
+    b.add_argument("--force", action="store_true", help="re-grade finished submissions (evidence is still reused)")
+    b.add_argument("--shard", metavar="I/N", help="grade only the I-th of every N notebooks (sorted; 1-based)")
+    b.add_argument("--dask", metavar="ADDRESS", help="run the submissions on this Dask distributed scheduler")
+    _add_exec_flags(b, "auto")
+
+    r = sub.add_parser("rescore", help="re-score a batch folder from its cached evidence (executes nothing)")
+    r.add_argument("out", type=Path, metavar="OUT")
+    r.add_argument("--rubric", type=Path, metavar="FILE", help="rubric YAML (default: the one the batch used)")
+    r.add_argument("--hidden-rubric", type=Path, metavar="FILE", help="hidden rubric to add")
+    r.add_argument("--gradescope", action="store_true", default=None, help="(re)write Gradescope results.json")
+    r.add_argument("-j", "--jobs", type=int, metavar="N", help="processes to re-score in (default: one per core "
+                   "for large batches)")
+    _add_gate_flags(r)
+
+    m = sub.add_parser("merge", help="join shard batch folders into one CSV, JUnit file, summary and index")
+    m.add_argument("outs", nargs="+", type=Path, metavar="OUT")
+    m.add_argument("-o", "--out", type=Path, required=True, metavar="MERGED", dest="merged",
+                   help="the merged batch folder")
+    _add_gate_flags(m)
+
+
+def _add_gate_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fail-under", type=float, metavar="PERCENT", help="exit 1 when any score is below PERCENT")
+    p.add_argument("--fail-under-mean", action="store_true", help="with --fail-under: compare the mean score instead")
+
+
+def _batch_exit(report, args: argparse.Namespace) -> int:
+    """Print the batch's one-line summary; exit 3 when a row is an error, 1 when --fail-under is not met."""
+    from grader.outputs import below_threshold
+
+    counts = {s: sum(e.status == s for e in report.entries) for s in ("graded", "partial", "bad_input", "error")}
+    print(f"{len(report.entries)} submissions: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items())
+          + f" ({report.wall_seconds:.1f}s); wrote {', '.join(str(f) for f in report.files)}")
+    code = EXIT_OK
+    if report.errors:
+        classes = sorted({e.error_class or "error" for e in report.errors})
+        first = report.errors[0]
+        print(f"grade: {len(report.errors)} submission(s) could not be graded ({', '.join(classes)}): "
+              f"{first.folder}: {first.message}", file=sys.stderr)
+        code = EXIT_CANNOT_RUN
+    if args.fail_under is not None:
+        message = below_threshold(report.entries, args.fail_under, args.fail_under_mean)
+        if message:
+            print(message, file=sys.stderr)
+            code = code or EXIT_FAIL_UNDER
+    return code
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from grader.batch import BatchOptions
+    from grader.batch import parse_shard
+    from grader.batch import run_batch
+    from grader.pipeline import needs_rerun
+    from grader.rubric import load_rubric
+
+    if args.jobs < 1:
+        raise UsageError("-j must be at least 1")
+    shard = parse_shard(args.shard) if args.shard else None
+    rubric = load_rubric(args.rubric, hidden=args.hidden_rubric)
+    opts = BatchOptions(inputs=tuple(args.inputs), out=args.out, jobs=args.jobs, exec=_exec_options(args),
+                        use_cache=not args.no_cache, force=args.force or args.no_cache, keep_workdir=args.keep_workdir,
+                        max_bytes=args.max_size, hidden_rerun=needs_rerun(rubric),
+                        gradescope=args.gradescope, shard=shard, dask=args.dask, rubric_path=args.rubric,
+                        hidden_rubric_path=args.hidden_rubric)
+    return _batch_exit(run_batch(opts, rubric), args)
+
+
+def cmd_rescore(args: argparse.Namespace) -> int:
+    from grader.batch import read_manifest
+    from grader.batch import rescore
+    from grader.rubric import load_rubric
+
+    manifest = read_manifest(args.out)
+    path, hidden = args.rubric, args.hidden_rubric
+    if path is None and manifest is not None and manifest.rubric_path:
+        path = Path(manifest.rubric_path)
+    if hidden is None and manifest is not None and manifest.hidden_rubric_path:
+        hidden = Path(manifest.hidden_rubric_path)
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("-j must be at least 1")
+    rubric = load_rubric(path, hidden=hidden)
+    return _batch_exit(rescore(args.out, rubric, gradescope=args.gradescope, jobs=args.jobs), args)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from grader.batch import merge
+
+    return _batch_exit(merge(args.outs, args.merged), args)
+
+
+def _batch_handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
+    return {"batch": cmd_batch, "rescore": cmd_rescore, "merge": cmd_merge}
+
+
 def dispatch(args: argparse.Namespace) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "grade": lambda a: cmd_grade(a, candidate=a.self_check),
@@ -236,6 +347,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "override": cmd_override,
         "comment": cmd_comment,
     }
+    handlers.update(_batch_handlers())
     return handlers[args.command](args)
 
 
