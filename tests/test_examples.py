@@ -50,7 +50,8 @@ def test_honest_examples_raise_no_finding(graded, name):
 def test_reference_full_marks_every_check(graded):
     card = graded(EXAMPLES / "reference.ipynb").card
     assert card.hidden_rubric
-    assert [c.id for t in card.tasks for c in t.checks if c.status != "pass"] == []
+    # the hidden-data re-run is not part of this grade: it is skipped and leaves the maximum
+    assert [c.id for t in card.tasks for c in t.checks if c.status != "pass" and c.max_points] == []
     assert card.points == card.max_points
 
 
