@@ -102,7 +102,7 @@ def graded_batch(nohidden, tmp_path_factory):
     root = tmp_path_factory.mktemp("batch")
     subs = root / "subs"
     tiny(subs / "alice.ipynb")
-    tiny(subs / "team" / "alice.ipynb", extra="print('team')")
+    tiny(subs / "team" / "alice.ipynb", extra="import os\nprint('loky', os.environ.get('LOKY_MAX_CPU_COUNT'))")
     (subs / "broken.ipynb").write_text("{")
     (subs / "notes.txt").write_text("not a notebook")
     out = root / "out"
@@ -214,6 +214,13 @@ def test_batch_rows_bad_input_and_exit_0(graded_batch):
     assert summary["timings"]["executed"] == 2 and summary["timings"]["threads_per_kernel"] >= 1
     assert all(0 <= c["pass_rate"] <= 1 for c in summary["checks"].values())
     assert summary["checks"]["t1_head_shown"]["pass"] == 2
+    # -j 2: each kernel gets its share of the cores, so a candidate's n_jobs=-1 uses that share only
+    share = max(1, grader.batch.available_cores() // 2)
+    assert summary["timings"]["threads_per_kernel"] == share
+    team = next(r["folder"] for r in graded if "team" in r["file"])
+    ev = json.loads((graded_batch.out / team / "evidence.json").read_text())
+    assert ev["settings"]["threads"] == share
+    assert f"loky {share}" in "".join(c["text"] for c in ev["run"]["cells"])
     index = (graded_batch.out / "index.html").read_text()
     assert all(f'{r["folder"]}/' in index for r in got)
 
