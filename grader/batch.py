@@ -346,7 +346,7 @@ def finalize(card: Scorecard, folder: Path) -> Scorecard:
     """The scorecard with the interviewers' overrides and comments applied (as the pipeline does)."""
     from grader import overrides
 
-    return overrides.apply(card, overrides.load_corrections(folder))
+    return overrides.finalize(card, folder)
 
 
 def read_manifest(out: Path) -> Manifest | None:

@@ -15,7 +15,6 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -34,8 +33,8 @@ from grader.models import Figure
 from grader.models import ProbeFacts
 from grader.models import RunInfo
 from grader.models import Submission
+from grader.options import ExecOptions
 from grader.sandbox import MAX_MESSAGE_BYTES
-from grader.sandbox import Limits
 from grader.sandbox import build_launch
 from grader.sandbox import capped_client_class
 from grader.sandbox import resolve_level
@@ -44,30 +43,6 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 TIMEOUT_ENAME = "CellTimeoutError"
 MAX_FIGURES = 40
 TRUNCATED_NOTE = "\n[output truncated by the grader]\n"
-
-
-@dataclass(frozen=True)
-class ExecOptions:
-    """How a notebook is executed. Part of the evidence cache key."""
-
-    cell_timeout: float = 120.0
-    total_timeout: float = 900.0
-    kernel: str | None = None
-    isolation: str = "auto"
-    limits: Limits = field(default_factory=Limits)
-    startup_timeout: float = 60.0
-    probe_timeout: float = 120.0
-    interrupt_grace: float = 10.0
-    max_stream_bytes: int = 1_000_000
-    max_images: int = 30
-    max_image_bytes: int = 3_000_000
-
-    def key(self) -> dict[str, Any]:
-        """The settings that change what execution produces."""
-        return {"cell_timeout": self.cell_timeout, "total_timeout": self.total_timeout,
-                "kernel": self.kernel or "grader-python", "isolation": self.isolation,
-                "memory": self.limits.memory_bytes, "threads": self.limits.threads,
-                "max_stream_bytes": self.max_stream_bytes, "max_images": self.max_images}
 
 
 @dataclass

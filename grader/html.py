@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -30,6 +31,9 @@ from markupsafe import Markup
 from markupsafe import escape
 
 from grader.checks.common import matches
+from grader.mlops import compile_phrase
+from grader.mlops import find_phrase
+from grader.mlops import phrase_index
 from grader.mlops import stem
 from grader.mlops import tokens
 from grader.models import CellRecord
@@ -234,18 +238,6 @@ def safe_href(link: str) -> str:
 # --- ML Ops highlighting -----------------------------------------------------------------------------------
 
 
-def _compile(phrase: str) -> list[tuple[str, bool]]:
-    """A phrase as (stem, is_prefix) pairs, as :func:`grader.mlops.coverage` reads it."""
-    out: list[tuple[str, bool]] = []
-    for word in phrase.split():
-        prefix = word.endswith("*")
-        toks = tokens(word.rstrip("*"))
-        for k, t in enumerate(toks):
-            last = k == len(toks) - 1
-            out.append((t if prefix and last else stem(t), prefix and last))
-    return out
-
-
 def highlight(text: str, groups: Mapping[str, Iterable[str]]) -> Markup:
     """``text`` escaped, with each occurrence of a matched phrase wrapped in ``<mark>``.
 
@@ -272,16 +264,13 @@ def highlight(text: str, groups: Mapping[str, Iterable[str]]) -> Markup:
     if words != tokens(text):
         return Markup(escape(text))  # the two tokenisers disagree (rare unicode): show it plain
     seq = [stem(w) for w in words]
+    index = phrase_index(seq)
     marks: list[tuple[int, int, str]] = []
     for group, phrases in groups.items():
         for phrase in phrases:
-            pattern = _compile(str(phrase))
-            n = len(pattern)
-            if not n:
-                continue
-            for i in range(len(seq) - n + 1):
-                if all(seq[i + k].startswith(w) if pre else seq[i + k] == w for k, (w, pre) in enumerate(pattern)):
-                    marks.append((spans[i][0], spans[i + n - 1][1], str(group)))
+            pattern = compile_phrase(str(phrase))
+            for i in find_phrase(pattern, seq, index):
+                marks.append((spans[i][0], spans[i + len(pattern) - 1][1], str(group)))
     # Longest first at each start; a mark overlapping an earlier one is dropped.
     marks.sort(key=lambda m: (m[0], -(m[1] - m[0])))
     out: list[str] = []
@@ -495,6 +484,7 @@ def _context(card: Scorecard, ev: Evidence | None, view: str) -> dict[str, Any]:
             "earned": round(sum(t.points for t in card.tasks), 2)}
 
 
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The Jinja environment: autoescape always on (``.j2`` files included), strict undefined."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),

@@ -194,7 +194,7 @@ def shingles(toks: Sequence[str], n: int = SHINGLE) -> set[str]:
 
 
 @lru_cache(maxsize=4096)
-def _compile_phrase(phrase: str) -> tuple[tuple[str, bool], ...]:
+def compile_phrase(phrase: str) -> tuple[tuple[str, bool], ...]:
     """A phrase as (stem, is_prefix) pairs; a trailing ``*`` on a word makes it a prefix."""
     out: list[tuple[str, bool]] = []
     for word in phrase.split():
@@ -206,31 +206,45 @@ def _compile_phrase(phrase: str) -> tuple[tuple[str, bool], ...]:
     return tuple(out)
 
 
-def _find(pattern: tuple[tuple[str, bool], ...], seq: Sequence[str]) -> list[int]:
-    """Start positions where ``pattern`` matches ``seq`` (stems) contiguously."""
+def find_phrase(pattern: tuple[tuple[str, bool], ...], seq: Sequence[str],
+                  index: Mapping[str, list[int]]) -> list[int]:
+    """Start positions where ``pattern`` matches ``seq`` (stems) contiguously.
+
+    Only positions where the first word can match are tried (``index``: stem -> positions).
+    """
     if not pattern:
         return []
-    hits: list[int] = []
+    first, prefix = pattern[0]
+    starts = sorted(i for stem_, pos in index.items() if stem_.startswith(first) for i in pos) if prefix \
+        else index.get(first, [])
     n = len(pattern)
-    for i in range(len(seq) - n + 1):
-        for k, (want, prefix) in enumerate(pattern):
-            got = seq[i + k]
-            if not (got.startswith(want) if prefix else got == want):
-                break
-        else:
+    hits = []
+    for i in starts:
+        if i + n > len(seq):
+            continue
+        if all((seq[i + k].startswith(w) if p else seq[i + k] == w) for k, (w, p) in enumerate(pattern[1:], 1)):
             hits.append(i)
     return hits
+
+
+def phrase_index(seq: Sequence[str]) -> dict[str, list[int]]:
+    """Stem -> its positions in ``seq``: phrase search then starts only where it can match."""
+    index: dict[str, list[int]] = {}
+    for i, tok in enumerate(seq):
+        index.setdefault(tok, []).append(i)
+    return index
 
 
 def _match_groups(seq: Sequence[str], groups: Mapping[str, Iterable[str]]) -> tuple[dict[str, list[str]], set[int]]:
     """Matched phrases per group, and the token positions they cover."""
     out: dict[str, list[str]] = {}
     covered: set[int] = set()
+    index = phrase_index(seq)
     for name, phrases in groups.items():
         found: list[str] = []
         for phrase in phrases:
-            pattern = _compile_phrase(str(phrase))
-            starts = _find(pattern, seq)
+            pattern = compile_phrase(str(phrase))
+            starts = find_phrase(pattern, seq, index)
             if starts and phrase not in found:
                 found.append(phrase)
             for i in starts:
@@ -342,13 +356,14 @@ def reasoning_signals(text: str, specific: Iterable[str] = ()) -> list[str]:
     >>> reasoning_signals("Use batch scoring because it is cheaper than an API. If labels lag, wait.")
     ['because', 'cheaper ... than', 'if ... then']
     """
-    markers = [(m, _compile_phrase(m)) for m in REASON_MARKERS]
+    markers = [(m, compile_phrase(m)) for m in REASON_MARKERS]
     found: list[str] = []
     for sentence in _sentences(text):
         seq = stems(sentence)
+        index = phrase_index(seq)
         hits: list[tuple[int, str]] = []
         for label, pattern in markers:
-            pos = _find(pattern, seq)
+            pos = find_phrase(pattern, seq, index)
             if pos:
                 hits.append((pos[0], label))
         # Positions of regex hits are approximate (word offset of the match start).
@@ -365,8 +380,9 @@ def reasoning_signals(text: str, specific: Iterable[str] = ()) -> list[str]:
         # "to avoid" and "avoid" in one sentence are one reason.
         found.extend(a for a in labels if not any(a != b and f" {a} " in f" {b} " for b in labels))
     seq = stems(text)
+    index = phrase_index(seq)
     for phrase in specific:
-        if _find(_compile_phrase(str(phrase)), seq):
+        if find_phrase(compile_phrase(str(phrase)), seq, index):
             found.append(f"about: {phrase}")
     return found
 

@@ -101,6 +101,11 @@ def apply(card: Scorecard, corrections: Corrections) -> Scorecard:
         "orphaned_overrides": orphaned, "comments": [c.model_dump() for c in corrections.comments]})
 
 
+def finalize(card: Scorecard, folder: Path) -> Scorecard:
+    """Apply the interviewers' overrides and comments kept in ``folder``."""
+    return apply(card, load_corrections(folder))
+
+
 def add_override(folder: Path, card: Scorecard, check: str, points: float, reason: str, by: str) -> Override:
     """Validate and record an override of ``check`` against the automatic ``card``."""
     result = next((c for t in card.tasks for c in t.checks if c.id == check), None)

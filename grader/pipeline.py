@@ -20,13 +20,13 @@ from pathlib import Path
 from grader import PROBE_VERSION
 from grader import __version__
 from grader.exceptions import GraderFailure
-from grader.execute import ExecOptions
 from grader.fileio import write_atomic
-from grader.fileio import write_json
 from grader.load import DEFAULT_MAX_BYTES
 from grader.load import load
 from grader.models import Evidence
 from grader.models import Scorecard
+from grader.options import ExecOptions
+from grader.overrides import finalize
 from grader.rubric import Rubric
 from grader.score import score
 
@@ -158,23 +158,9 @@ def _prewarm() -> None:
 
 
 def write_reports(card: Scorecard, ev: Evidence, opts: GradeOptions) -> list[Path]:
-    from grader import report
-    from grader.overrides import strip_for_candidate
+    from grader.outputs import write_card_reports
 
-    files: list[Path] = []
-    if "interviewer" in opts.views:
-        write_json(opts.out / "scorecard.json", report.scorecard_json(card))
-        write_atomic(opts.out / "scorecard.html", report.render_html(card, ev, "interviewer"))
-        write_atomic(opts.out / "junit.xml", report.junit_xml([card]))
-        files += [opts.out / n for n in ("scorecard.html", "scorecard.json", "junit.xml")]
-    if "candidate" in opts.views:
-        cand = strip_for_candidate(report.candidate_view(card))
-        write_atomic(opts.out / "scorecard.candidate.html", report.render_html(cand, ev, "candidate"))
-        files.append(opts.out / "scorecard.candidate.html")
-        if "interviewer" not in opts.views:
-            write_json(opts.out / "scorecard.json", report.scorecard_json(cand))
-            files.append(opts.out / "scorecard.json")
-    return files
+    return write_card_reports(card, ev, opts.out, opts.views)
 
 
 def needs_rerun(rubric: Rubric) -> bool:
@@ -197,13 +183,6 @@ def grade_notebook(path: Path, rubric: Rubric, opts: GradeOptions) -> GradeResul
     card = finalize(score(ev, rubric), opts.out)
     files = write_reports(card, ev, opts)
     return GradeResult(card=card, evidence=ev, out=opts.out, files=files, cached=cached)
-
-
-def finalize(card: Scorecard, folder: Path) -> Scorecard:
-    """Apply the interviewers' overrides and comments kept beside the scorecard."""
-    from grader import overrides
-
-    return overrides.apply(card, overrides.load_corrections(folder))
 
 
 def rescore_folder(folder: Path, rubric: Rubric, views: tuple[str, ...] = ("interviewer", "candidate")) -> Scorecard:
