@@ -161,9 +161,7 @@ def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from grader import sandbox
 
-    level, why = sandbox.supported_level()
-    print(f"isolation: {level}")
-    print(f"why: {why}")
+    print("\n".join(sandbox.doctor()))
     return EXIT_OK
 
 
