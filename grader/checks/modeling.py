@@ -62,6 +62,7 @@ def auc_vs_ceiling(ev: Evidence, params: dict[str, Any]) -> Outcome:
              "uses_action": best.uses_action, "verified": verified, "labels": best.labels_source,
              "tolerance": round(tol, 4)}
     where = "" if verified else " (rows unverifiable: the ceiling is the data's typical value)"
+    facts["where"] = where
     if gap <= tol:
         return passed(f"ROC AUC {best.roc_auc:.3f} against a ceiling of {ceiling:.3f}{where}", **facts)
     if gap <= params.get("partial_tolerance", 0.1) + tol:
