@@ -22,13 +22,13 @@ SEED = ROOT.parent / "shared" / "seed" / "handout_as_given.ipynb"
 
 @pytest.fixture(scope="session")
 def rubric():
-    """Public + hidden rubric, as an interviewer grades."""
-    return load_rubric()
+    """Public + hidden rubric, as an interviewer grades (named explicitly: no test's env var can swap it)."""
+    return load_rubric(ROOT / "rubrics" / "staff-ds.yaml", hidden=ROOT / "rubrics" / "staff-ds.hidden.yaml")
 
 
 @pytest.fixture(scope="session")
 def public_rubric():
-    return load_rubric(hidden=False)
+    return load_rubric(ROOT / "rubrics" / "staff-ds.yaml", hidden=False)
 
 
 @pytest.fixture(scope="session")

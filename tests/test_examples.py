@@ -29,8 +29,9 @@ BANDS = {
     "no_mlops": (65.0, 80.0),
     # removes 'action' and says why; judged against the ceiling of its own features
     "drops_action": (90.0, 100.0),
-    # the reference's work under mixed heading styles: headings must not cost points
-    "no_headings": (95.0, 100.0),
+    # the reference's code under mixed heading styles (headings cost nothing); its ML Ops
+    # answers are shorter than the reference's, so Task 6 may lose a few points
+    "no_headings": (85.0, 100.0),
 }
 
 

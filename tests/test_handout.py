@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -80,12 +81,25 @@ def test_wheel_ships_public_rubric_only(wheel):
         assert b"staff-ds-hidden" not in zipfile.ZipFile(wheel).read(n)
 
 
+def _deps_only_pth(venv: Path) -> None:
+    """Make the test environment's third-party packages importable in ``venv``, but not its grader.
+
+    A plain path line in a .pth file is added to sys.path without processing the .pth
+    files inside it, so the checkout's editable-install hook never runs: ``grader``
+    can only come from the wheel. This saves installing ~400 MB of dependencies again.
+    """
+    site_dirs = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    target = next((venv / "lib").glob("python*/site-packages"))
+    (target / "zz_test_deps.pth").write_text("\n".join(site_dirs) + "\n")
+
+
 @pytest.mark.slow
 def test_fresh_venv_with_only_the_wheel_self_checks(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
+    _deps_only_pth(venv)
     env = {k: v for k, v in os.environ.items() if k not in ("GRADER_HIDDEN_RUBRIC", "GRADER_RUNNING")}
     site = subprocess.run([str(py), "-c", "import grader, pathlib; print(pathlib.Path(grader.__file__).parent)"],
                           check=True, capture_output=True, text=True, env=env, cwd=tmp_path).stdout.strip()
