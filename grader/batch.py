@@ -53,6 +53,7 @@ from pydantic import BaseModel
 from pydantic import ConfigDict
 
 from grader import __version__
+from grader.anonymize import card_for_folder
 from grader.exceptions import BadInput
 from grader.exceptions import EnvironmentFailure
 from grader.exceptions import GraderFailure
@@ -76,7 +77,8 @@ LOCK = ".lock"
 WORKER_LOG = "worker.log"
 PARENT_ENV = "GRADER_BATCH_PARENT"
 # Names the batch folder itself uses: a notebook stem equal to one gets a hash suffix.
-RESERVED = {"grades.csv", "junit.xml", "summary.json", "index.html", MANIFEST, LOCK}
+RESERVED = {"grades.csv", "junit.xml", "summary.json", "index.html", "stats.json", "anonymization.csv", MANIFEST,
+            LOCK}
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "LOKY_MAX_CPU_COUNT")
 Status = Literal["graded", "partial", "bad_input", "error"]
@@ -104,6 +106,7 @@ class Job(BaseModel):
     gradescope: bool = False
     threads: int = 1
     timeout: float = 1200.0
+    anonymize_id: str = ""  # blind grading: the candidate id the folder is marked with ("" = off)
 
 
 class Done(BaseModel):
@@ -148,7 +151,8 @@ class Manifest(BaseModel):
     jobs: int = 1
     threads: int = 1
     exec: dict[str, Any] = {}
-    folders: dict[str, str] = {}  # folder -> file as given
+    folders: dict[str, str] = {}  # folder -> file as given (``<id>.ipynb`` when anonymized)
+    anonymize: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,9 @@ class BatchOptions:
         Submissions graded at once (``-j``); each kernel gets ``max(1, cores // jobs)`` threads.
     exec : ExecOptions or None
         Execution settings (``grader.execute.ExecOptions``); None means the defaults.
+    anonymize : bool
+        Blind grading (``grader.anonymize``): folders, rows and reports carry candidate ids;
+        the mapping goes to ``OUT/anonymization.csv``.
     """
 
     inputs: tuple[str, ...]
@@ -182,6 +189,7 @@ class BatchOptions:
     rubric_path: Path | None = None
     hidden_rubric_path: Path | None = None
     hidden: bool | None = None
+    anonymize: bool = False
 
 
 @dataclass
@@ -458,6 +466,7 @@ def grade_job(job: Job) -> Done:
     Never raises for a submission's own problems: bad input, environment failures and
     grader bugs all become a ``Done`` with that status and a one-line message.
     """
+    from grader import anonymize
     from grader.fileio import write_atomic
     from grader.pipeline import GradeOptions
     from grader.pipeline import evidence_key
@@ -478,10 +487,19 @@ def grade_job(job: Job) -> Done:
             "evidence_key": evidence_key(sha, exec_opts, job.hidden_rerun), "rubric_hash": rubric.digest(),
             "rubric": rubric_info(rubric).as_dict(), "gradescope": job.gradescope}
     status: Status
+    scrubber = None
+    if job.anonymize_id:
+        anonymize.mark(folder, job.anonymize_id)  # before any report is written: every one is anonymous
+        scrubber = anonymize.Scrubber(job.anonymize_id, anonymize.candidate_name(Path(job.file)), [job.file])
     try:
         result = grade_notebook(Path(job.file), rubric, opts)
         card = result.card
+        if scrubber is not None:
+            scrubber = anonymize.Scrubber(job.anonymize_id, card.candidate, [job.file, card.submission])
+            card = anonymize.anonymize_card(card, scrubber)
+            anonymize.scrub_files(folder, scrubber)
         status, message, error_class = card.status, result.evidence.run.message if card.status == "partial" else "", None
+        message = scrubber.text(message) if scrubber is not None else message
         candidate, executed = card.candidate, not result.cached
         if job.gradescope:
             write_json(folder / "results.json", gradescope_results(card))
@@ -493,6 +511,8 @@ def grade_job(job: Job) -> Done:
         status, message, error_class = "error", f"grader error: {type(e).__name__}: {one_line(e)}", type(e).__name__
     if status in ("bad_input", "error"):
         message = message.replace(job.file, job.display)  # the path as the user gave it
+        if scrubber is not None:
+            message = scrubber.text(message)
         candidate, executed = Path(job.display).stem, False
         _clear_stale(folder)
         write_atomic(folder / "grade.log", f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {job.display}: {status}: {message}\n")
@@ -605,6 +625,11 @@ def run_job(job: Job | dict[str, Any], procs: ProcessSet | None = None) -> dict[
         finally:
             if procs is not None:
                 procs.discard(proc)
+    if job.anonymize_id:  # whatever the worker printed (a traceback, a warning) may name the file
+        from grader import anonymize
+
+        scrubber = anonymize.Scrubber(job.anonymize_id, anonymize.candidate_name(Path(job.file)), [job.file])
+        anonymize.scrub_files(folder, scrubber, names=(WORKER_LOG,), notebook=False)
     done = read_done(folder)
     if done is not None:
         return done.model_dump(mode="json")
@@ -830,7 +855,8 @@ class _Plan:
     action: Literal["skip", "rescore", "run"]
 
 
-def _plan(paths: list[Path], names: dict[Path, str], opts: BatchOptions, exec_opts: Any, rubric_hash: str) -> list[_Plan]:
+def _plan(paths: list[Path], names: dict[Path, str], opts: BatchOptions, exec_opts: Any, rubric_hash: str,
+          displays: dict[Path, str] | None = None) -> list[_Plan]:
     from grader.pipeline import evidence_key
 
     plans = []
@@ -849,7 +875,7 @@ def _plan(paths: list[Path], names: dict[Path, str], opts: BatchOptions, exec_op
             fresh = (done.rubric_hash == rubric_hash and done.corrections_hash == corrections_hash(folder)
                      and (not opts.gradescope or (folder / "results.json").exists()))
             action = "skip" if fresh else "rescore"
-        plans.append(_Plan(p, str(p), names[p], sha, key, action))
+        plans.append(_Plan(p, displays[p] if displays else str(p), names[p], sha, key, action))
     return plans
 
 
@@ -876,6 +902,10 @@ def run_batch(opts: BatchOptions, rubric: Rubric, stream: TextIO | None = None,
     t0 = time.monotonic()
     paths = find_notebooks(opts.inputs, exclude=opts.out)
     names = folder_names(paths)
+    displays = {p: str(p) for p in paths}
+    if opts.anonymize:  # blind grading: folders and rows are named by candidate id (over all shards)
+        names = anonymize_names(paths)
+        displays = {p: f"{names[p]}.ipynb" for p in paths}
     selected = shard_slice(paths, opts.shard)
     stream = stream or sys.stdout
     runner = (runner_factory or _default_runner)(opts)
@@ -885,14 +915,23 @@ def run_batch(opts: BatchOptions, rubric: Rubric, stream: TextIO | None = None,
         base = opts.exec or ExecOptions()
         exec_opts = dataclasses.replace(base, limits=dataclasses.replace(base.limits, threads=threads))
         with folder_lock(opts.out):
+            previous = read_manifest(opts.out)
+            if previous is not None and previous.anonymize != opts.anonymize:
+                how = "anonymized" if previous.anonymize else "not anonymized"
+                raise UsageError(f"{opts.out} holds a batch graded {how}: "
+                                 f"{'pass' if previous.anonymize else 'leave out'} --anonymize, or use another folder")
             info = rubric_info(rubric)
-            manifest = Manifest(inputs=list(opts.inputs), shard=f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None,
+            # anonymized, the inputs are left out: a path named on the command line may name the candidate
+            manifest = Manifest(inputs=[] if opts.anonymize else list(opts.inputs), shard=f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None,
                                 rubric_path=str(opts.rubric_path.resolve()) if opts.rubric_path else None,
                                 hidden_rubric_path=str(opts.hidden_rubric_path.resolve()) if opts.hidden_rubric_path else None,
                                 hidden=opts.hidden, gradescope=opts.gradescope, jobs=opts.jobs, threads=threads,
-                                exec=exec_opts.key(), folders={names[p]: str(p) for p in selected})
+                                exec=exec_opts.key(), folders={names[p]: displays[p] for p in selected},
+                                anonymize=opts.anonymize)
             write_json(opts.out / MANIFEST, manifest.model_dump(mode="json"))
-            plans = _plan(selected, names, opts, exec_opts, info.hash)
+            if opts.anonymize:
+                write_anonymization(opts.out, selected, names)
+            plans = _plan(selected, names, opts, exec_opts, info.hash, displays)
             counts = Counter(p.action for p in plans)
             if opts.shard and not selected:
                 print(f"shard {manifest.shard}: no notebooks in this slice", file=stream)
@@ -901,7 +940,7 @@ def run_batch(opts: BatchOptions, rubric: Rubric, stream: TextIO | None = None,
                         rubric=rubric.model_dump(mode="json"), hidden_included=rubric.hidden_included,
                         exec=exec_to_dict(exec_opts), use_cache=opts.use_cache, keep_workdir=opts.keep_workdir,
                         max_bytes=opts.max_bytes, hidden_rerun=opts.hidden_rerun, gradescope=opts.gradescope,
-                        threads=threads, timeout=timeout)
+                        threads=threads, timeout=timeout, anonymize_id=p.folder if opts.anonymize else "")
                     for p in plans if p.action == "run"]
             entries: dict[str, Entry] = {}
             with Progress(len(plans), stream) as progress:
@@ -934,6 +973,37 @@ def run_batch(opts: BatchOptions, rubric: Rubric, stream: TextIO | None = None,
     return BatchReport(entries=ordered, files=files, counts=dict(counts), wall_seconds=wall)
 
 
+def anonymize_names(paths: list[Path]) -> dict[Path, str]:
+    """Blind grading: the candidate id of each notebook (``grader.anonymize.unique_ids``), its folder name."""
+    from grader.anonymize import unique_ids
+
+    def sha(p: Path) -> str:
+        try:
+            return file_sha256(p)
+        except OSError:
+            return ""
+
+    return unique_ids((p, sha(p)) for p in paths)
+
+
+def write_anonymization(out: Path, paths: list[Path], names: dict[Path, str]) -> Path:
+    """Add these notebooks to ``OUT/anonymization.csv`` (id, folder, candidate name, file as given, sha256).
+
+    The only file of a blind batch that names candidates; nothing links to it.
+    """
+    from grader import anonymize
+
+    rows = []
+    for p in paths:
+        try:
+            sha = file_sha256(p)
+        except OSError:
+            sha = ""
+        rows.append({"id": names[p], "folder": names[p], "candidate": anonymize.candidate_name(p), "file": str(p),
+                     "sha256": sha})
+    return anonymize.update_mapping(out / anonymize.MAPPING, rows)
+
+
 def _default_runner(opts: BatchOptions) -> Any:
     return DaskRunner(opts.dask) if opts.dask else LocalRunner(opts.jobs)
 
@@ -963,10 +1033,11 @@ def rescore_folder(folder: Path, rubric: Rubric, gradescope: bool | None = None,
             return done
         card = finalize(score(ev, rubric), folder)
         write_card_reports(card, ev, folder)
+        card = card_for_folder(card, folder)  # blind grading: the id, not the name, from here on
         if gradescope:
             write_json(folder / "results.json", gradescope_results(card))
         if done is None:  # evidence written, the worker killed before .done: finish it here
-            done = Done(file=file or ev.submission.path, folder=folder.name, status=card.status, sha256=ev.submission.sha256,
+            done = Done(file=file or card.submission, folder=folder.name, status=card.status, sha256=ev.submission.sha256,
                         evidence_key=str(ev.settings.get("key", "")), seconds=ev.run.seconds)
         done = done.model_copy(update={"status": card.status, "candidate": card.candidate, "rubric_hash": info.hash,
                                        "corrections_hash": corrections_hash(folder),
@@ -1080,6 +1151,8 @@ def merge(outs: list[Path], dest: Path, stream: TextIO | None = None) -> BatchRe
             if entry.folder in seen and seen[entry.folder][1].card.sha256 != entry.card.sha256:
                 raise UsageError(f"{entry.folder} is in both {seen[entry.folder][0]} and {out} with different notebooks")
             seen[entry.folder] = (folder, entry)
+    if len({m.anonymize for m in manifests}) > 1:
+        raise UsageError("some shards were graded with --anonymize and some without: grade them the same way")
     hashes = {e.card.rubric_hash for _, e in seen.values() if e.scored}
     if len(hashes) > 1:
         raise UsageError(f"the shards were scored with different rubrics ({', '.join(sorted(hashes))}): "
@@ -1093,8 +1166,15 @@ def merge(outs: list[Path], dest: Path, stream: TextIO | None = None) -> BatchRe
         merged = first.model_copy(update={"command": "merge", "shard": None,
                                           "inputs": sorted({i for m in manifests for i in m.inputs}),
                                           "gradescope": any(m.gradescope for m in manifests),
+                                          "anonymize": any(m.anonymize for m in manifests),
                                           "folders": {n: e.file for n, (_, e) in sorted(seen.items())}})
         write_json(dest / MANIFEST, merged.model_dump(mode="json"))
+        if merged.anonymize:
+            from grader import anonymize
+
+            rows = [r for out in outs if out.resolve() != dest.resolve()
+                    for r in anonymize.read_mapping(out / anonymize.MAPPING)]
+            anonymize.update_mapping(dest / anonymize.MAPPING, rows)
         entries = [e for _, e in seen.values()]
         shard_walls = []
         for out in outs:

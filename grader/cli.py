@@ -5,6 +5,7 @@
     grade doctor                                 what isolation this machine supports
     grade handout REFERENCE -o HANDOUT           candidate handout from the reference
     grade rubric validate|show FILE              rubric tooling
+    grade stats OUT                              rubric health of a batch folder (writes OUT/stats.json)
 
 Exit codes: 0 graded, 1 --fail-under not met, 2 bad input or usage, 3 grading could not
 run (grader or environment failure).
@@ -17,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader import __version__
 from grader.exceptions import EXIT_BAD_INPUT
@@ -25,6 +27,9 @@ from grader.exceptions import EXIT_FAIL_UNDER
 from grader.exceptions import EXIT_OK
 from grader.exceptions import GraderFailure
 from grader.exceptions import UsageError
+
+if TYPE_CHECKING:
+    from grader.models import Scorecard
 
 GIB = 1024**3
 
@@ -72,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hidden-rubric", type=Path, metavar="FILE",
                    help="hidden rubric to add (default: $GRADER_HIDDEN_RUBRIC or the checkout's)")
     g.add_argument("--self-check", action="store_true", help="same as 'grade check'")
+    g.add_argument("--anonymize", action="store_true",
+                   help="blind grading: a candidate id instead of the name in every output (default folder "
+                        "grading/<id>; the mapping goes to OUT/../anonymization.csv)")
     _add_exec_flags(g, "auto")
 
     c = sub.add_parser("check", help="candidate self-check: public checks only")
@@ -132,13 +140,18 @@ def _exec_options(args: argparse.Namespace):
 
 
 def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
+    from grader import anonymize
     from grader import report
     from grader.pipeline import GradeOptions
     from grader.pipeline import grade_notebook
     from grader.rubric import load_rubric
 
     rubric = load_rubric(args.rubric, hidden=False if candidate else getattr(args, "hidden_rubric", None))
-    out = args.out or Path("grading") / args.path.stem
+    blind = not candidate and getattr(args, "anonymize", False)
+    ident = _anonymous_id(args.path) if blind else None
+    out = args.out or Path("grading") / (ident or args.path.stem)
+    if ident is not None:
+        anonymize.mark(out, ident)  # before grading: every report written into the folder is anonymous
     views = ("candidate",) if candidate else ("interviewer", "candidate")
     from grader.pipeline import needs_rerun
 
@@ -146,7 +159,11 @@ def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
                         keep_workdir=args.keep_workdir, max_bytes=args.max_size, name=args.name,
                         hidden_rerun=not candidate and needs_rerun(rubric))
     result = grade_notebook(args.path, rubric, opts)
-    card = report.candidate_view(result.card) if candidate else result.card
+    card = result.card
+    marked = anonymize.marked_id(out)  # the folder may have been graded blind before, without the flag now
+    if marked is not None:
+        card = _finish_anonymous(args.path, out, marked, card)
+    card = report.candidate_view(card) if candidate else card
     report.print_summary(card, [str(f) for f in result.files])
     if candidate:
         print("Your final grade also includes checks you cannot see here.")
@@ -156,6 +173,33 @@ def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
         print(f"score {card.percent:.1f}% is below --fail-under {args.fail_under:g}%", file=sys.stderr)
         return EXIT_FAIL_UNDER
     return EXIT_OK
+
+
+def _anonymous_id(path: Path) -> str:
+    from grader import anonymize
+    from grader.batch import file_sha256
+
+    try:
+        sha = file_sha256(path)
+    except OSError:
+        sha = ""  # grading reports the unreadable file; the folder still needs a name
+    return anonymize.unique_ids([(path, sha)])[path]
+
+
+def _finish_anonymous(path: Path, out: Path, ident: str, card: Scorecard) -> Scorecard:
+    """Blind single grade: scrub the log and executed notebook, record the mapping, return the anonymous card.
+
+    The mapping goes to ``OUT/../anonymization.csv``, beside the anonymized folders (as a
+    batch keeps it beside its submission folders), never inside one.
+    """
+    from grader import anonymize
+
+    scrubber = anonymize.Scrubber(ident, card.candidate, [str(path), str(path.resolve()), card.submission])
+    anonymize.scrub_files(out, scrubber)
+    anonymize.update_mapping(out.resolve().parent / anonymize.MAPPING,
+                             [{"id": ident, "folder": out.name, "candidate": card.candidate, "file": str(path),
+                               "sha256": card.sha256}])
+    return anonymize.anonymize_card(card, scrubber)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -207,7 +251,9 @@ def _correct(args: argparse.Namespace, record: Callable[..., object]) -> int:
         raise UsageError(f"{folder}: no evidence.json here; give a submission's output folder")
     automatic = score(Evidence.model_validate_json(ev_path.read_text(encoding="utf-8")), rubric)
     record(folder, automatic)
-    card = rescore_folder(folder, rubric)
+    from grader.anonymize import card_for_folder
+
+    card = card_for_folder(rescore_folder(folder, rubric), folder)  # a blind folder stays blind on the terminal too
     report.print_summary(card, [str(folder / "overrides.yaml")])
     return EXIT_OK
 
@@ -244,6 +290,9 @@ def _add_batch_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--force", action="store_true", help="re-grade finished submissions (evidence is still reused)")
     b.add_argument("--shard", metavar="I/N", help="grade only the I-th of every N notebooks (sorted; 1-based)")
     b.add_argument("--dask", metavar="ADDRESS", help="run the submissions on this Dask distributed scheduler")
+    b.add_argument("--anonymize", action="store_true",
+                   help="blind grading: candidate ids instead of names in every output and folder name; "
+                        "the mapping goes to OUT/anonymization.csv")
     _add_exec_flags(b, "auto")
 
     r = sub.add_parser("rescore", help="re-score a batch folder from its cached evidence (executes nothing)")
@@ -260,6 +309,10 @@ def _add_batch_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("-o", "--out", type=Path, required=True, metavar="MERGED", dest="merged",
                    help="the merged batch folder")
     _add_gate_flags(m)
+
+    s = sub.add_parser("stats", help="rubric health of a batch folder: per-check rates, overrides, discrimination, "
+                       "flags (writes OUT/stats.json)")
+    s.add_argument("out", type=Path, metavar="OUT")
 
 
 def _add_gate_flags(p: argparse.ArgumentParser) -> None:
@@ -304,7 +357,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                         use_cache=not args.no_cache, force=args.force or args.no_cache, keep_workdir=args.keep_workdir,
                         max_bytes=args.max_size, hidden_rerun=needs_rerun(rubric),
                         gradescope=args.gradescope, shard=shard, dask=args.dask, rubric_path=args.rubric,
-                        hidden_rubric_path=args.hidden_rubric)
+                        hidden_rubric_path=args.hidden_rubric, anonymize=args.anonymize)
     return _batch_exit(run_batch(opts, rubric), args)
 
 
@@ -331,8 +384,26 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return _batch_exit(merge(args.outs, args.merged), args)
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Rubric health of a batch folder from its cached scorecards (executes and re-scores nothing)."""
+    from grader import stats
+    from grader.batch import batch_folders
+    from grader.batch import entry_from_folder
+
+    out: Path = args.out
+    if not out.is_dir():
+        raise UsageError(f"{out}: no such batch folder")
+    entries = [e for f in batch_folders(out) if (e := entry_from_folder(f)) is not None]
+    if not entries:
+        raise UsageError(f"{out}: no finished submissions (no */.done): run grade batch or grade rescore first")
+    health = stats.rubric_health([e.card for e in entries])
+    print("\n".join(stats.table_lines(health)))
+    print(f"wrote {stats.write_stats(out, health)}")
+    return EXIT_OK
+
+
 def _batch_handlers() -> dict[str, Callable[[argparse.Namespace], int]]:
-    return {"batch": cmd_batch, "rescore": cmd_rescore, "merge": cmd_merge}
+    return {"batch": cmd_batch, "rescore": cmd_rescore, "merge": cmd_merge, "stats": cmd_stats}
 
 
 def dispatch(args: argparse.Namespace) -> int:

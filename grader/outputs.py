@@ -25,12 +25,15 @@ from typing import Any
 from grader import __version__
 from grader.fileio import write_atomic
 from grader.fileio import write_json
+from grader.models import CheckResult
 from grader.models import Evidence
 from grader.models import Scorecard
+from grader.stats import RubricHealth
+from grader.stats import rubric_health
 
 N_TASKS = 6
 CSV_COLUMNS = ["file", "candidate", "total", "max", "percent", *[f"task{i}" for i in range(1, N_TASKS + 1)],
-               "findings", "status", "message", "seconds", "folder"]
+               "findings", "status", "message", "seconds", "folder", "overrides"]
 SCORED = ("graded", "partial")
 FAILED = ("partial", "bad_input", "error")
 
@@ -116,6 +119,17 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+def overridden_checks(card: Scorecard) -> list[CheckResult]:
+    """The checks of ``card`` an interviewer overrode (rubric order)."""
+    return [c for t in card.tasks for c in t.checks if c.override is not None]
+
+
+def override_text(c: CheckResult) -> str:
+    """``check:automatic->new`` (the grades.csv form), e.g. ``t4_leakage:1->2``."""
+    o = c.override or {}
+    return f"{c.id}:{_num(float(o.get('automatic', 0.0)))}->{_num(c.points)}"
+
+
 # --- grades.csv -----------------------------------------------------------------------------------------------
 
 
@@ -127,7 +141,8 @@ def csv_rows(entries: list[Entry]) -> list[dict[str, str]]:
         tasks = {t.task: t.points for t in card.tasks}
         row = {"file": e.file, "candidate": card.candidate, "total": _num(card.points) if e.scored else "0",
                "max": _num(card.max_points), "percent": f"{card.percent:.1f}", "findings": ";".join(finding_ids(card)),
-               "status": e.status, "message": e.message, "seconds": f"{e.seconds:.1f}", "folder": e.folder}
+               "status": e.status, "message": e.message, "seconds": f"{e.seconds:.1f}", "folder": e.folder,
+               "overrides": ";".join(override_text(c) for c in overridden_checks(card))}
         for i in range(1, N_TASKS + 1):
             row[f"task{i}"] = _num(tasks[i]) if i in tasks else ""
         rows.append(row)
@@ -152,13 +167,58 @@ def _unique_names(entries: list[Entry]) -> list[Scorecard]:
             for e in entries]
 
 
-def junit_text(entries: list[Entry]) -> str:
-    """A testsuite per submission (report.junit_xml), a one-error testsuite per row with no grade."""
+def override_line(c: CheckResult) -> str:
+    """One line for an overridden check: automatic value, new value, who and why."""
+    o = c.override or {}
+    auto = f"{_num(float(o.get('automatic', 0.0)))}/{_num(c.max_points)}"
+    if o.get("automatic_status"):
+        auto += f" ({o['automatic_status']})"
+    who = (f" by {o['by']}" if o.get("by") else "") + (f" on {o['at']}" if o.get("at") else "")
+    reason = f": {o['reason']}" if o.get("reason") else ""
+    return f"override: automatic {auto} -> {_num(c.points)}/{_num(c.max_points)} points ({c.status}){who}{reason}"
+
+
+def annotate_overrides(suite: ET.Element, card: Scorecard) -> None:
+    """Mark the overridden checks' testcases of ``card``'s testsuite (as ``report.junit_xml`` builds it).
+
+    The testcase already carries the final status; it gains ``override.*`` properties
+    (automatic points and status, new points, reason, by, at) and a system-out line.
+    """
+    cases = {(case.get("classname"), case.get("name")): case for case in suite.findall("testcase")}
+    for c in overridden_checks(card):
+        case = cases.get((f"{card.candidate}.task{c.task}", c.id))
+        if case is None:
+            continue
+        o = c.override or {}
+        props = ET.Element("properties")
+        for key in ("automatic", "automatic_status", "points", "reason", "by", "at"):
+            if o.get(key) not in (None, ""):
+                ET.SubElement(props, "property", name=f"override.{key}", value=str(o[key]))
+        case.insert(0, props)
+        out = case.find("system-out")
+        if out is None:
+            out = ET.SubElement(case, "system-out")
+            out.text = override_line(c)
+        else:
+            out.text = f"{out.text or ''}\n{override_line(c)}".lstrip("\n")
+
+
+def card_junit_xml(cards: list[Scorecard]) -> str:
+    """``report.junit_xml`` with the overridden checks annotated (:func:`annotate_overrides`)."""
     from grader.report import junit_xml
 
+    root = ET.fromstring(junit_xml(cards))
+    for suite, card in zip(root.findall("testsuite"), cards, strict=True):
+        annotate_overrides(suite, card)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def junit_text(entries: list[Entry]) -> str:
+    """A testsuite per submission (report.junit_xml), a one-error testsuite per row with no grade."""
     cards = _unique_names(entries)
     scored = [c for e, c in zip(entries, cards, strict=True) if e.scored]
-    parsed = iter(ET.fromstring(junit_xml(scored)).findall("testsuite"))
+    parsed = iter(ET.fromstring(card_junit_xml(scored)).findall("testsuite"))
     root = ET.Element("testsuites", name="grade")
     for e, card in zip(entries, cards, strict=True):
         if e.scored:
@@ -187,11 +247,18 @@ def gradescope_results(card: Scorecard) -> dict[str, Any]:
     ``max_score``, ``status`` ("passed"/"failed") and ``visibility`` ("visible" for public
     checks, "hidden" for hidden ones). Findings are interviewer-only: they go to
     ``extra_data`` (stored, never shown to students) and never into a test or the output.
+    An overridden check's test has the final score and says in its output that a reviewer
+    adjusted it (automatic and new points); the reason and who go to ``extra_data``.
     """
     tests = []
     for t in card.tasks:
         for i, c in enumerate(t.checks, 1):
             text = c.message if c.status == "pass" or not c.hint else f"{c.message}\nHint: {c.hint}"
+            if c.override is not None:
+                # the points a reviewer set, never their reason (interviewer notes stay in extra_data)
+                auto = _num(float(c.override.get("automatic", 0.0)))
+                text += (f"\nScore adjusted by a reviewer: {auto}/{_num(c.max_points)} -> "
+                         f"{_num(c.points)}/{_num(c.max_points)} points.")
             tests.append({"name": f"Task {t.task}: {c.title}", "number": f"{t.task}.{i}", "score": c.points,
                           "max_score": c.max_points, "status": "passed" if c.status == "pass" else "failed",
                           "output": text, "visibility": "visible" if c.visibility == "public" else "hidden",
@@ -205,6 +272,8 @@ def gradescope_results(card: Scorecard) -> dict[str, Any]:
             "stdout_visibility": "hidden", "tests": tests,
             "extra_data": {"status": card.status, "percent": card.percent, "max_points": card.max_points,
                            "penalties": card.penalties, "findings": finding_ids(card),
+                           "overrides": [{"check": c.id, **(c.override or {})} for c in overridden_checks(card)],
+                           "orphaned_overrides": card.orphaned_overrides,
                            "rubric": f"{card.rubric} {card.rubric_version}", "grader_version": card.grader_version}}
 
 
@@ -229,7 +298,7 @@ def _stats(values: list[float]) -> dict[str, float | None]:
 
 
 def summary(entries: list[Entry], timings: Timings, command: str) -> dict[str, Any]:
-    """Counts, mean/median percent, per-check pass rates and timings of a batch."""
+    """Counts, mean/median percent, per-check pass rates, overrides (orphaned ones too) and timings of a batch."""
     scored = [e for e in entries if e.scored]
     status_counts = Counter(e.status for e in entries)
     checks: dict[str, dict[str, Any]] = {}
@@ -238,10 +307,12 @@ def summary(entries: list[Entry], timings: Timings, command: str) -> dict[str, A
             for c in t.checks:
                 s = checks.setdefault(c.id, {"task": t.task, "title": c.title, "visibility": c.visibility,
                                              "max_points": c.max_points, "n": 0, "pass": 0, "partial": 0,
-                                             "fail": 0, "error": 0, "skipped": 0, "mean_points": 0.0})
+                                             "fail": 0, "error": 0, "skipped": 0, "mean_points": 0.0,
+                                             "overridden": 0})
                 s["n"] += 1
                 s[c.status] += 1
                 s["mean_points"] += c.points
+                s["overridden"] += c.override is not None
     for s in checks.values():
         s["pass_rate"] = round(s["pass"] / s["n"], 3) if s["n"] else None
         s["mean_points"] = round(s["mean_points"] / s["n"], 2) if s["n"] else None
@@ -260,6 +331,10 @@ def summary(entries: list[Entry], timings: Timings, command: str) -> dict[str, A
         "findings": dict(sorted(findings.items())),
         "failures": [{"folder": e.folder, "file": e.file, "status": e.status, "error_class": e.error_class,
                       "message": e.message} for e in entries if e.status in FAILED],
+        "overrides": [{"folder": e.folder, "check": c.id, "final_points": c.points, **(c.override or {})}
+                      for e in scored for c in overridden_checks(e.card)],
+        # overrides whose check the rubric no longer has: listed, never dropped or moved to another check
+        "orphaned_overrides": [{"folder": e.folder, **o} for e in scored for o in e.card.orphaned_overrides],
         "timings": {
             "wall_seconds": round(timings.wall_seconds, 2), "jobs": timings.jobs,
             "threads_per_kernel": timings.threads_per_kernel, "cores": timings.cores,
@@ -309,10 +384,34 @@ def index_html(entries: list[Entry], base: Path | None = None) -> str:
     if render is None:
         return _fallback_index(entries, links)
     try:
-        return render(cards, links)
+        page = render(cards, links)
     except Exception as e:  # the index page must not cost a batch its other outputs
         print(f"grade: warning: index page fell back to a plain table ({type(e).__name__}: {e})", file=sys.stderr)
         return _fallback_index(entries, links)
+    try:
+        return with_health_section(page, rubric_health(cards))
+    except Exception as e:  # nor may the rubric-health section cost it the index
+        print(f"grade: warning: index page has no rubric-health section ({type(e).__name__}: {e})", file=sys.stderr)
+        return page
+
+
+def health_section(health: RubricHealth) -> str:
+    """The ``health`` block of ``index.html.j2`` rendered on its own (the page renders it empty)."""
+    from grader import html as html_mod
+
+    template = html_mod.environment().get_template("index.html.j2")
+    return "".join(template.blocks["health"](template.new_context({"health": health})))
+
+
+def with_health_section(page: str, health: RubricHealth) -> str:
+    """``page`` with the rubric-health section placed where its block stands (at the end of ``<main>``).
+
+    Every ``</main>`` in the data is escaped, so the last one is the template's.
+    """
+    if 'id="rubric-health"' in page:  # the page renderer already placed it
+        return page
+    head, sep, tail = page.rpartition("</main>")
+    return head + health_section(health) + sep + tail if sep else page
 
 
 # --- writing --------------------------------------------------------------------------------------------------
@@ -333,16 +432,20 @@ def write_card_reports(card: Scorecard, ev: Evidence, out: Path,
     """The per-submission report files, as ``grader.pipeline.write_reports`` writes them.
 
     Kept here so that re-scoring does not import the pipeline (which pulls in the kernel
-    machinery); tests check that both write the same files.
+    machinery); tests check that both write the same files. In a folder marked for blind
+    grading (``grader.anonymize``) every file shows the candidate id instead of the name.
     """
     from grader import report
+    from grader.anonymize import for_folder
     from grader.overrides import strip_for_candidate
 
+    card, shown = for_folder(card, ev, out)
+    ev = shown if shown is not None else ev
     files: list[Path] = []
     if "interviewer" in views:
         write_json(out / "scorecard.json", report.scorecard_json(card))
         write_atomic(out / "scorecard.html", report.render_html(card, ev, "interviewer"))
-        write_atomic(out / "junit.xml", report.junit_xml([card]))
+        write_atomic(out / "junit.xml", card_junit_xml([card]))
         files += [out / n for n in ("scorecard.html", "scorecard.json", "junit.xml")]
     if "candidate" in views:
         cand = strip_for_candidate(report.candidate_view(card))
