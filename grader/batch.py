@@ -967,10 +967,41 @@ def run_batch(opts: BatchOptions, rubric: Rubric, stream: TextIO | None = None,
                               parent_maxrss_mb=_parent_rss(),
                               counts={"cached": counts["skip"], "rescored": counts["rescore"], "ran": len(jobs)},
                               extra={"dask": opts.dask} if opts.dask else {})
+            write_similar_answers(opts.out, ordered)
             files = write_batch_outputs(opts.out, ordered, timings, "batch")
     finally:
         runner.close()
     return BatchReport(entries=ordered, files=files, counts=dict(counts), wall_seconds=wall)
+
+
+# answers this close (TF-IDF cosine) to another candidate's are worth a human look
+SIMILAR_ANSWERS = 0.9
+
+
+def write_similar_answers(out: Path, entries: list[Entry]) -> Path | None:
+    """Pairs of candidates with near-identical ML Ops answers, as ``OUT/similar_answers.json``.
+
+    They depend on the evidence only, so rescore keeps the file as it is; summary.json
+    lists them.
+    """
+    from grader.mlops import similar_pairs
+
+    answers = {}
+    for e in entries:
+        if not e.scored:
+            continue
+        try:
+            ev = Evidence.model_validate_json((out / e.folder / "evidence.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        answers[e.card.candidate] = ev.mlops
+    if len(answers) < 2:
+        return None
+    pairs = [{"a": a, "b": b, "question": q, "similarity": round(sim, 3)}
+             for a, b, q, sim in similar_pairs(answers, threshold=SIMILAR_ANSWERS)]
+    path = out / "similar_answers.json"
+    write_json(path, {"threshold": SIMILAR_ANSWERS, "pairs": pairs})
+    return path
 
 
 def anonymize_names(paths: list[Path]) -> dict[Path, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import statistics
 import sys
 import time
@@ -423,7 +424,11 @@ def write_batch_outputs(out: Path, entries: list[Entry], timings: Timings, comma
     files = {"grades.csv": csv_text(entries), "junit.xml": junit_text(entries), "index.html": index_html(entries)}
     for name, text in files.items():
         write_atomic(out / name, text)
-    write_json(out / "summary.json", summary(entries, timings, command))
+    report = summary(entries, timings, command)
+    similar = out / "similar_answers.json"
+    if similar.exists():  # computed once per batch from the evidence; rescore keeps it
+        report["similar_answers"] = json.loads(similar.read_text(encoding="utf-8"))["pairs"]
+    write_json(out / "summary.json", report)
     return [out / n for n in ("grades.csv", "junit.xml", "summary.json", "index.html")]
 
 

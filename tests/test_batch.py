@@ -428,3 +428,27 @@ def test_dask_local_cluster(nohidden, tmp_path):
     assert got["d1"]["status"] == "graded" and got["d2"]["status"] == "bad_input"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["timings"]["dask"] and summary["timings"]["executed"] == 1
+
+
+@pytest.mark.slow
+def test_near_identical_answers_are_listed(graded, tmp_path):
+    """Two candidates who hand in the same ML Ops answers are listed as a pair in summary.json."""
+    import shutil
+
+    from grader.batch import write_similar_answers
+    from grader.outputs import Entry
+    from grader.outputs import Timings
+    from grader.outputs import write_batch_outputs
+    from tests.conftest import EXAMPLES
+
+    result = graded(EXAMPLES / "baseline.ipynb")
+    out = tmp_path / "out"
+    entries = []
+    for name in ("ann", "bob"):
+        shutil.copytree(result.out, out / name)
+        card = result.card.model_copy(update={"candidate": name})
+        entries.append(Entry(file=f"{name}.ipynb", folder=name, status="graded", card=card))
+    assert write_similar_answers(out, entries) is not None
+    write_batch_outputs(out, entries, Timings(), "batch")
+    pairs = json.loads((out / "summary.json").read_text())["similar_answers"]
+    assert {(p["a"], p["b"]) for p in pairs} == {("ann", "bob")} and all(p["similarity"] > 0.99 for p in pairs)
