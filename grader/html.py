@@ -576,7 +576,7 @@ def histogram(percents: list[float], bins: int = 10) -> list[int]:
     return counts
 
 
-def render_index(cards: list[Scorecard], links: dict[str, str]) -> str:
+def render_index(cards: list[Scorecard], links: dict[str, str], health: Any = None) -> str:
     """The batch index page: every candidate in one sortable table, and a score histogram.
 
     Parameters
@@ -586,6 +586,8 @@ def render_index(cards: list[Scorecard], links: dict[str, str]) -> str:
     links : dict of str to str
         ``card.candidate`` (or ``card.submission``) -> the scorecard's URL relative to
         the index page.
+    health : grader.stats.RubricHealth or None
+        The rubric-health section's data; None leaves the section out.
 
     Returns
     -------
@@ -605,7 +607,8 @@ def render_index(cards: list[Scorecard], links: dict[str, str]) -> str:
     percents = [c.percent for c in cards if c.status in ("graded", "partial")]
     return environment().get_template("index.html.j2").render(
         rows=rows, titles=dict(sorted(titles.items())), hist=histogram(percents), n_scored=len(percents),
-        mean=sum(percents) / len(percents) if percents else None, csp=INDEX_CSP, script=Markup(SORT_SCRIPT))
+        mean=sum(percents) / len(percents) if percents else None, csp=INDEX_CSP, script=Markup(SORT_SCRIPT),
+        health=health)
 
 
 __all__ = ["CSP", "INDEX_CSP", "highlight", "metric_rows", "render_index", "render_scorecard"]

@@ -29,7 +29,6 @@ from grader.fileio import write_json
 from grader.models import CheckResult
 from grader.models import Evidence
 from grader.models import Scorecard
-from grader.stats import RubricHealth
 from grader.stats import rubric_health
 
 N_TASKS = 6
@@ -381,38 +380,16 @@ def index_html(entries: list[Entry], base: Path | None = None) -> str:
     cards = _unique_names(entries)
     links = {c.submission: f"{e.folder}/{'scorecard.html' if e.scored else 'grade.log'}"
              for e, c in zip(entries, cards, strict=True)}
-    render = getattr(html_mod, "render_index", None)
-    if render is None:
-        return _fallback_index(entries, links)
     try:
-        page = render(cards, links)
+        health = rubric_health(cards)
+    except Exception as e:  # the rubric-health section must not cost the batch its index
+        print(f"grade: warning: index page has no rubric-health section ({type(e).__name__}: {e})", file=sys.stderr)
+        health = None
+    try:
+        return html_mod.render_index(cards, links, health)
     except Exception as e:  # the index page must not cost a batch its other outputs
         print(f"grade: warning: index page fell back to a plain table ({type(e).__name__}: {e})", file=sys.stderr)
         return _fallback_index(entries, links)
-    try:
-        return with_health_section(page, rubric_health(cards))
-    except Exception as e:  # nor may the rubric-health section cost it the index
-        print(f"grade: warning: index page has no rubric-health section ({type(e).__name__}: {e})", file=sys.stderr)
-        return page
-
-
-def health_section(health: RubricHealth) -> str:
-    """The ``health`` block of ``index.html.j2`` rendered on its own (the page renders it empty)."""
-    from grader import html as html_mod
-
-    template = html_mod.environment().get_template("index.html.j2")
-    return "".join(template.blocks["health"](template.new_context({"health": health})))
-
-
-def with_health_section(page: str, health: RubricHealth) -> str:
-    """``page`` with the rubric-health section placed where its block stands (at the end of ``<main>``).
-
-    Every ``</main>`` in the data is escaped, so the last one is the template's.
-    """
-    if 'id="rubric-health"' in page:  # the page renderer already placed it
-        return page
-    head, sep, tail = page.rpartition("</main>")
-    return head + health_section(health) + sep + tail if sep else page
 
 
 # --- writing --------------------------------------------------------------------------------------------------
