@@ -118,3 +118,9 @@ def test_hidden_rerun(graded):
     crash = next(c for t in graded(EXAMPLES / "crash_task4.ipynb", rerun=True).card.tasks for c in t.checks
                  if c.id == "t5_hidden_data_rerun")
     assert crash.status in ("fail", "partial") and crash.points < crash.max_points
+
+
+def test_hidden_rerun_gives_nothing_without_a_model(graded):
+    card = graded(EXAMPLES / "empty_handout.ipynb", rerun=True).card
+    check = next(c for t in card.tasks for c in t.checks if c.id == "t5_hidden_data_rerun")
+    assert check.status == "fail" and check.points == 0

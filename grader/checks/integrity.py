@@ -49,6 +49,8 @@ def hidden_data_rerun(ev: Evidence, params: dict[str, Any]) -> Outcome:
         return skipped("the hidden-data re-run was not part of this grade", applicable=False)
     if not v.ran:
         return failed(f"the re-run could not start: {v.reason}")
+    if not ev.evals:  # running end to end means nothing when there is no model to test
+        return failed("no model was evaluated on the real data, so there is nothing to check on new data")
     tol = params.get("tolerance", 0.05)
     verified = [e for e in v.evals if e.roc_auc is not None and e.ceiling_auc is not None]
     best = max(verified, key=lambda e: e.roc_auc or 0.0, default=None)
