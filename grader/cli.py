@@ -129,14 +129,17 @@ def _normalize(argv: list[str]) -> list[str]:
     return argv
 
 
-def _exec_options(args: argparse.Namespace):
-    from grader.execute import ExecOptions
+def _exec_options(args: argparse.Namespace, kernels: int = 1):
+    """Execution settings; ``kernels`` running at once share the cores (threads per kernel)."""
+    from grader.batch import available_cores
+    from grader.options import ExecOptions
     from grader.sandbox import Limits
 
     if args.timeout_cell <= 0 or args.timeout_total <= 0:
         raise UsageError("timeouts must be positive")
+    threads = max(1, available_cores() // kernels)
     return ExecOptions(cell_timeout=args.timeout_cell, total_timeout=args.timeout_total, kernel=args.kernel,
-                       isolation=args.isolation, limits=Limits(memory_bytes=args.memory))
+                       isolation=args.isolation, limits=Limits(memory_bytes=args.memory, threads=threads))
 
 
 def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
@@ -155,9 +158,11 @@ def cmd_grade(args: argparse.Namespace, candidate: bool) -> int:
     views = ("candidate",) if candidate else ("interviewer", "candidate")
     from grader.pipeline import needs_rerun
 
-    opts = GradeOptions(out=out, exec=_exec_options(args), views=views, use_cache=not args.no_cache,
-                        keep_workdir=args.keep_workdir, max_bytes=args.max_size, name=args.name,
-                        hidden_rerun=not candidate and needs_rerun(rubric))
+    rerun = not candidate and needs_rerun(rubric)
+    # the hidden-data re-run is a second kernel at the same time: each gets half the cores
+    opts = GradeOptions(out=out, exec=_exec_options(args, kernels=2 if rerun else 1), views=views,
+                        use_cache=not args.no_cache, keep_workdir=args.keep_workdir, max_bytes=args.max_size,
+                        name=args.name, hidden_rerun=rerun)
     result = grade_notebook(args.path, rubric, opts)
     card = result.card
     marked = anonymize.marked_id(out)  # the folder may have been graded blind before, without the flag now
