@@ -487,7 +487,8 @@ def _context(card: Scorecard, ev: Evidence | None, view: str) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """The Jinja environment: autoescape always on (``.j2`` files included), strict undefined."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
+    # auto_reload off: templates are compiled once per process, not re-checked on every render
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), auto_reload=False,
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(icons=ICONS, status_labels=STATUS_LABELS, csp=CSP, failure_labels=FAILURE_LABELS,
                        bar_color=_bar_color, figure_tasks=FIGURE_TASKS)

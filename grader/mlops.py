@@ -64,6 +64,7 @@ when where which while who whom why will with would you your yours one it's i'd 
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
+@lru_cache(maxsize=65536)  # a batch re-scores the same few thousand words over and over
 def stem(token: str) -> str:
     """Strip plural and common verb suffixes, so inflected forms compare equal.
 
@@ -127,7 +128,12 @@ def stems(text: str) -> list[str]:
     -------
     list of str
     """
-    return [stem(t) for t in tokens(text)]
+    return list(_stems(text))
+
+
+@lru_cache(maxsize=1024)  # one answer is stemmed by several checks and by the scorecard
+def _stems(text: str) -> tuple[str, ...]:
+    return tuple(stem(t) for t in tokens(text))
 
 
 def count_words(text: str) -> int:
@@ -333,6 +339,22 @@ def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_SPLIT.split(low) if s.strip()]
 
 
+@lru_cache(maxsize=1)
+def _markers_by_first_word() -> tuple[dict[str, list[tuple[str, tuple[tuple[str, bool], ...]]]], list]:
+    """REASON_MARKERS compiled and grouped by their first stem; those starting with a prefix apart."""
+    by_first: dict[str, list[tuple[str, tuple[tuple[str, bool], ...]]]] = {}
+    prefixed = []
+    for m in REASON_MARKERS:
+        pattern = compile_phrase(m)
+        if not pattern:
+            continue
+        if pattern[0][1]:
+            prefixed.append((m, pattern))
+        else:
+            by_first.setdefault(pattern[0][0], []).append((m, pattern))
+    return by_first, prefixed
+
+
 def reasoning_signals(text: str, specific: Iterable[str] = ()) -> list[str]:
     """Phrases in ``text`` that give a reason, a condition or a trade-off.
 
@@ -356,13 +378,15 @@ def reasoning_signals(text: str, specific: Iterable[str] = ()) -> list[str]:
     >>> reasoning_signals("Use batch scoring because it is cheaper than an API. If labels lag, wait.")
     ['because', 'cheaper ... than', 'if ... then']
     """
-    markers = [(m, compile_phrase(m)) for m in REASON_MARKERS]
+    by_first, prefixed = _markers_by_first_word()
     found: list[str] = []
     for sentence in _sentences(text):
         seq = stems(sentence)
         index = phrase_index(seq)
         hits: list[tuple[int, str]] = []
-        for label, pattern in markers:
+        # only markers whose first word occurs in the sentence can match
+        candidates = [m for word in index for m in by_first.get(word, ())] + prefixed
+        for label, pattern in sorted(candidates, key=lambda m: REASON_MARKERS.index(m[0])):
             pos = find_phrase(pattern, seq, index)
             if pos:
                 hits.append((pos[0], label))
