@@ -836,21 +836,9 @@ print(classification_report(y_test, preds))
 
 # Same cell, but the candidate builds X from the un-encoded frame: the string
 # columns reach RandomForestClassifier.fit and it raises ValueError.
-CRASH_T4 = code(BASE_T4_IMPORTS + r"""
-X = df.drop(columns=['session_id', 'user_id', 'timestamp', 'engagement'])
-y = df['engagement']
-X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=42)
-
-rf = RandomForestClassifier(random_state=42)
-rf.fit(X_train, y_train)
-preds = rf.predict(X_test)
-probs = rf.predict_proba(X_test)[:, 1]
-
-print('Accuracy:', accuracy_score(y_test, preds))
-print('AUC:', roc_auc_score(y_test, probs))
-print(confusion_matrix(y_test, preds))
-print(classification_report(y_test, preds))
-""")
+CRASH_T4 = code(BASE_T4.source
+                .replace("X = df_model.drop(", "X = df.drop(")
+                .replace("y = df_model['engagement']", "y = df['engagement']"))
 
 BASE_T5 = code(r"""
 from sklearn.model_selection import GridSearchCV
