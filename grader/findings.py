@@ -18,24 +18,31 @@ FindingFn = Callable[[Evidence, dict[str, Any]], list[Finding]]
 METRICS = ("accuracy", "roc_auc", "precision", "recall", "f1")
 
 
-def _explained_values(ev: Evidence, metric: str) -> list[float]:
-    """Every value an honest notebook could have printed for ``metric``."""
-    values = [v for e in ev.evals if (v := getattr(e, metric)) is not None]
-    if metric == "roc_auc":  # the Bayes ceiling itself, which a thoughtful notebook may print
-        values += [v for e in ev.evals for v in (e.ceiling_auc, e.action_ceiling_auc) if v is not None]
-    for e in ev.evals:  # trivial baselines an honest notebook prints for context
+def honest_references(ev: Evidence, metric: str) -> list[tuple[str, float, bool]]:
+    """Every value an honest notebook could print for a held-out ``metric``: (label, value, is_model_value).
+
+    The recomputed values of the models found, then what a thoughtful notebook prints
+    for context (the Bayes ceilings, trivial baselines, chance level), then CV scores
+    printed as if held out. The finding and the scorecard's metric table both use it.
+    """
+    refs: list[tuple[str, float, bool]] = [(e.name, v, True) for e in ev.evals if (v := getattr(e, metric)) is not None]
+    for e in ev.evals:
         n = e.n_pos + e.n_neg
-        if n and metric == "accuracy":
-            values.append(max(e.n_pos, e.n_neg) / n)
+        if metric == "roc_auc":
+            refs += [(f"Bayes ceiling ({e.name}'s rows)", v, False)
+                     for v in (e.ceiling_auc, e.action_ceiling_auc) if v is not None]
+        elif n and metric == "accuracy":
+            refs.append(("majority-class baseline", max(e.n_pos, e.n_neg) / n, False))
         elif n and metric in ("precision", "f1"):
-            values.append(e.n_pos / n if metric == "precision" else 2 * e.n_pos / (n + e.n_pos))
+            refs.append(("all-positive baseline", e.n_pos / n if metric == "precision" else 2 * e.n_pos / (n + e.n_pos),
+                         False))
     if metric == "roc_auc":
-        values.append(0.5)
-    for est in ev.probe.estimators:
-        values += est.cv_scores
+        refs.append(("chance level", 0.5, False))
+    for est in ev.probe.estimators:  # a search's own CV score printed as if held out
+        refs += [(f"CV score of {est.name}", v, False) for v in est.cv_scores]
         if est.best_score is not None:
-            values.append(est.best_score)
-    return values
+            refs.append((f"best CV score of {est.name}", est.best_score, False))
+    return refs
 
 
 def printed_metrics_mismatch(ev: Evidence, params: dict[str, Any]) -> list[Finding]:
@@ -46,7 +53,7 @@ def printed_metrics_mismatch(ev: Evidence, params: dict[str, Any]) -> list[Findi
     for p in ev.printed_metrics:
         if p.is_cv or p.is_train:
             continue
-        values = _explained_values(ev, p.metric)
+        values = [v for _, v, _ in honest_references(ev, p.metric)]
         if any(matches(p.value, p.decimals, v) for v in values):
             continue
         closest = min(values, key=lambda v: abs(v - p.value), default=None)

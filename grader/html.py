@@ -31,6 +31,7 @@ from markupsafe import Markup
 from markupsafe import escape
 
 from grader.checks.common import matches
+from grader.findings import honest_references
 from grader.mlops import compile_phrase
 from grader.mlops import find_phrase
 from grader.mlops import phrase_index
@@ -344,31 +345,14 @@ def _error_view(r: CellRecord, cell_task: Mapping[int, str], view: str) -> CellE
 
 def _references(ev: Evidence, metric: str, cv: bool) -> list[tuple[str, float, bool]]:
     """Values a printed ``metric`` may honestly be: (label, value, is_model_value)."""
-    refs: list[tuple[str, float, bool]] = []
     if cv:
+        refs: list[tuple[str, float, bool]] = []
         for est in ev.probe.estimators:
             refs += [(f"CV fold of {est.name}", v, True) for v in est.cv_scores]
             if est.best_score is not None:
                 refs.append((f"best CV score of {est.name}", est.best_score, True))
         return refs
-    refs += [(e.name, v, True) for e in ev.evals if (v := getattr(e, metric)) is not None]
-    for e in ev.evals:
-        n = e.n_pos + e.n_neg
-        if metric == "roc_auc":
-            refs += [(f"Bayes ceiling ({e.name}'s rows)", v, False)
-                     for v in (e.ceiling_auc, e.action_ceiling_auc) if v is not None]
-        elif n and metric == "accuracy":
-            refs.append(("majority-class baseline", max(e.n_pos, e.n_neg) / n, False))
-        elif n and metric in ("precision", "f1"):
-            refs.append(("all-positive baseline", e.n_pos / n if metric == "precision" else 2 * e.n_pos / (n + e.n_pos),
-                         False))
-    if metric == "roc_auc":
-        refs.append(("chance level", 0.5, False))
-    for est in ev.probe.estimators:  # a search's own CV score printed as if held out
-        refs += [(f"CV score of {est.name}", v, False) for v in est.cv_scores]
-        if est.best_score is not None:
-            refs.append((f"best CV score of {est.name}", est.best_score, False))
-    return refs
+    return honest_references(ev, metric)
 
 
 def _delta(printed: float, value: float) -> float:
