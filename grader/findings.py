@@ -15,7 +15,6 @@ from grader.models import Evidence
 from grader.models import Finding
 
 FindingFn = Callable[[Evidence, dict[str, Any]], list[Finding]]
-METRICS = ("accuracy", "roc_auc", "precision", "recall", "f1")
 
 
 def honest_references(ev: Evidence, metric: str) -> list[tuple[str, float, bool]]:
