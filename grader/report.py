@@ -16,6 +16,7 @@ from typing import Literal
 
 from grader.models import Evidence
 from grader.models import Scorecard
+from grader.models import TaskScore
 
 View = Literal["interviewer", "candidate"]
 
@@ -89,11 +90,16 @@ def junit_xml(cards: list[Scorecard]) -> str:
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+def not_passed(task: TaskScore) -> list[str]:
+    """Ids of the task's checks that did not pass (checks that did not apply are left out)."""
+    return [c.id for c in task.checks if c.status != "pass" and c.max_points]
+
+
 def summary_lines(card: Scorecard) -> list[str]:
     lines = [f"{card.candidate}: {card.points:g}/{card.max_points:g} ({card.percent:.1f}%)  "
              f"isolation={card.isolation}  {card.seconds:.1f}s"]
     for t in card.tasks:
-        fails = [c.id for c in t.checks if c.status != "pass"]
+        fails = not_passed(t)
         lines.append(f"  Task {t.task} {t.title[:38]:<38} {t.points:>5g}/{t.max_points:<4g}"
                      + (f"  not passed: {', '.join(fails)}" if fails else ""))
     for f in card.findings:
@@ -122,7 +128,7 @@ def print_summary(card: Scorecard, files: list[str], stream: Any = None) -> None
     table.add_column("Not passed")
     for t in card.tasks:
         table.add_row(f"{t.task} {t.title}", f"{t.points:g}/{t.max_points:g}",
-                      ", ".join(c.id for c in t.checks if c.status != "pass"))
+                      ", ".join(not_passed(t)))
     console.print(table)
     for f in card.findings:
         console.print(f"[bold red]finding[/] {f.id}: {f.message}", markup=True, highlight=False)
